@@ -1,0 +1,43 @@
+"""Readable algebra for site values: ``base(.text.hyp_panic) - base(.text) - 0x700``.
+
+sympy collects and cancels the symbolic part (a same-section branch loses its
+bases entirely); the printer writes constants in hex, as linker maps do.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy
+
+from .constraints import Lin, PageDiff
+
+
+@lru_cache(maxsize=4096)
+def _shape(coeffs: tuple, labels: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    expr = sympy.Integer(0)
+    for (_, c), label in zip(coeffs, labels):
+        expr += c * sympy.Symbol(label)
+    expr = sympy.expand(expr)
+    terms = expr.as_coefficients_dict()
+    # Positive terms first, then by name: a stable, readable order.
+    return tuple(sorted(((str(k), int(c)) for k, c in terms.items() if k != 1),
+                        key=lambda kc: (kc[1] < 0, kc[0])))
+
+
+def _lin_text(e: Lin, names) -> str:
+    labels = tuple(names(v) for v, _ in e.coeffs)
+    parts: list[str] = []
+    for name, c in _shape(e.coeffs, labels):
+        mag = "" if abs(c) == 1 else f"{abs(c)}*"
+        parts.append(("- " if c < 0 else "+ ") + mag + name)
+    if e.const or not parts:
+        parts.append(("- " if e.const < 0 else "+ ") + f"{abs(e.const):#x}")
+    text = " ".join(parts)
+    return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
+
+def render(expr: Lin | PageDiff, names) -> str:
+    """Text of a value expression; ``names`` maps a variable to its label."""
+    if isinstance(expr, PageDiff):
+        return f"Page({_lin_text(expr.a, names)}) - Page({_lin_text(expr.b, names)})"
+    return _lin_text(expr, names)

@@ -1,0 +1,339 @@
+"""The pipeline: object -> sites -> constraints -> verdicts -> report.
+
+Sites that share a value shape (same type, same place section, same target
+variable) differ only by a constant, so one pair of solver optimisations
+bounds the layout-dependent part for the whole group; each site's verdict
+then follows from those proved bounds. Only sites that can fail get queries
+of their own (a counterexample, and whether any layout fits at all).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from . import __version__, solver
+from .algebra import render
+from .checker import recheck
+from .constraints import (BASE, Between, Bound, Lin, Multiple, NotMultiple, Outside, PageDiff, Proved,
+                          Unknown, Witness)
+from .elf import ObjectFile, read_object
+from .errors import InputError
+from .inputs import load
+from .layout import Frame, Slot
+from .model import LayoutModel
+from .relocs import PROFILE_LABEL
+from .report import (Counterexample, FileError, FileSummary, Placement, Report, SiteResult,
+                     SymbolPlacement)
+from .sites import Site, extract_sites, symbol_alignment
+
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    verdict: str
+    reason: str
+    env: dict | None = None
+    notes: tuple[str, ...] = ()
+
+
+class _Object:
+    """Everything the decisions about one object share."""
+
+    def __init__(self, obj: ObjectFile, model: LayoutModel):
+        self.obj = obj
+        self.model = model
+        self.ext = extract_sites(obj)
+        secs = {s.index: Slot(s.name, s.size if s.occupies else 0, s.align) for s in obj.sections if s.alloc}
+        self.frame = Frame(model, secs)
+        names: dict[str, int] = defaultdict(int)
+        for s in obj.sections:
+            if s.alloc:
+                names[s.name] += 1
+        self.labels = {s.index: (s.name if names[s.name] == 1 else f"{s.name}[{s.index}]")
+                       for s in obj.sections if s.alloc}
+        self.assumptions: list[str] = []
+        for sym, align in sorted(symbol_alignment(self.ext.sites, obj).items()):
+            self.frame.add(("sym", sym), Slot(obj.symbol_label(sym), 0, align))
+            self.assumptions.append(f"undefined {obj.symbol_label(sym)} lies in the image, aligned to {align}")
+        for s in self.ext.sites:
+            if s.spec.formula.uses_got:
+                self.frame.add(s.got_var(), Slot(f"GOT[{s.symbol_name}+{s.addend:#x}]", 8, 8))
+        if any(s.weak and s.anchor and s.anchor[0] == "sym" for s in self.ext.sites):
+            self.assumptions.append("undefined weak symbols are taken to be defined somewhere in the image")
+        self.feasible = self.frame.complete({})
+        if self.feasible is not None and self.frame.problems(self.feasible):
+            self.feasible = None
+
+    def name(self, v) -> str:
+        kind = v[0]
+        if kind == "sec":
+            return f"base({self.labels[v[1]]})"
+        if kind == "sym":
+            return f"addr({self.obj.symbol_label(v[1])})"
+        if kind == "got":
+            return f"got({self.obj.symbol_label(v[1])}{v[2]:+#x})" if v[2] else f"got({self.obj.symbol_label(v[1])})"
+        return "image_base"
+
+
+def _group_key(site: Site):
+    e = site.value_expr()
+    if isinstance(e, PageDiff):
+        return (site.spec.name, "page", e.a.coeffs, e.b.coeffs)
+    return (site.spec.name, "lin", e.coeffs, ("sec", site.section), site.anchor)
+
+
+def _strip(e: Lin) -> Lin:
+    return Lin(e.coeffs, 0)
+
+
+class _Decider:
+    def __init__(self, ob: _Object):
+        self.ob = ob
+        self.model = ob.model
+        self.frame = ob.frame
+        self.profiles = ob.model.profiles
+        self.t = ob.model.timeout_ms
+
+    def decide(self, sites: Sequence[Site]) -> list[_Verdict]:
+        s0 = sites[0]
+        e0 = s0.value_expr()
+        vars = set(e0.vars) | {("sec", s0.section)}
+        if s0.anchor and not s0.spec.formula.uses_got:
+            vars.add(s0.anchor)
+        dom = self.frame.domain(vars)
+        if isinstance(e0, PageDiff):
+            return self._paged(sites, dom)
+        return self._linear(sites, dom, _strip(e0))
+
+    # -- the two extremes of the layout-dependent part -------------------------------
+    def _bounds(self, d: Lin, dom) -> tuple[Bound, Bound] | Unknown:
+        if not d.coeffs:
+            w = Witness(self.ob.feasible)
+            return Bound(d.const, w), Bound(d.const, w)
+        hi = solver.optimum(d, dom, True, self.t)
+        lo = solver.optimum(d, dom, False, self.t)
+        for b in (hi, lo):
+            if isinstance(b, Proved):
+                return Unknown("the model admits no layout for these sections")
+            if isinstance(b, Unknown):
+                return b
+        return hi, lo
+
+    def _linear(self, sites: Sequence[Site], dom, d: Lin) -> list[_Verdict]:
+        spec = sites[0].spec
+        raw = spec.range(self.profiles)
+        veneered = self.model.veneers and spec.veneer
+        rng = None if veneered else raw
+        g = spec.granule
+        b = self._bounds(d, dom)
+        if isinstance(b, Unknown):
+            return [_Verdict("unknown", b.reason) for _ in sites]
+        hi, lo = b
+        dtext = render(d, self.ob.name) if d.coeffs else ""
+        misfit: dict[int, object] = {}
+        out = []
+        for site in sites:
+            c = site.value_expr().const
+            vmin, vmax = lo.value + c, hi.value + c
+            fails: list[tuple[str, Witness]] = []
+            if rng is not None and vmax > rng[1]:
+                fails.append(("high", hi.witness))
+            if rng is not None and vmin < rng[0]:
+                fails.append(("low", lo.witness))
+            unknown = None
+            if g > 1:
+                r = c % g
+                if r not in misfit:
+                    if not d.coeffs:
+                        misfit[r] = Witness(self.ob.feasible) if r else Proved()
+                    else:
+                        misfit[r] = solver.find(dom + [NotMultiple(d + r, g)], self.t)
+                ans = misfit[r]
+                if isinstance(ans, Witness):
+                    fails.append(("align", ans))
+                elif isinstance(ans, Unknown):
+                    unknown = ans.reason
+            notes = ()
+            if veneered and raw is not None and (vmax > raw[1] or vmin < raw[0]):
+                notes = (f"may need a veneer: the value reaches [{vmin:#x}, {vmax:#x}], "
+                         f"beyond the direct range [{raw[0]:#x}, {raw[1]:#x}]",)
+            if fails:
+                out.append(self._failure(site, dom, d, c, rng, g, fails[0], notes))
+            elif unknown:
+                out.append(_Verdict("unknown", unknown, notes=notes))
+            else:
+                out.append(_Verdict("robust", self._robust_reason(site, d, dtext, c, vmin, vmax, rng, g, veneered),
+                                    notes=notes))
+        return out
+
+    def _robust_reason(self, site, d, dtext, c, vmin, vmax, rng, g, veneered) -> str:
+        if not d.coeffs:
+            if site.anchor is None:
+                head = f"absolute: value fixed at {c:#x}"
+            else:
+                head = f"same section: value fixed at {c:+#x}"
+        else:
+            head = f"{dtext} lies in [{vmin - c:#x}, {vmax - c:#x}] in every layout, so the value lies in [{vmin:#x}, {vmax:#x}]"
+        tail = []
+        if rng is not None:
+            tail.append(f"within [{rng[0]:#x}, {rng[1]:#x}]")
+        elif veneered:
+            tail.append("out-of-range branches are repaired by veneers")
+        if g > 1:
+            tail.append(f"always a multiple of {g}")
+        return head + ("; " + ", ".join(tail) if tail else "")
+
+    def _paged(self, sites: Sequence[Site], dom) -> list[_Verdict]:
+        spec = sites[0].spec
+        rng = spec.range(self.profiles)
+        e0 = sites[0].value_expr()
+        d = _strip(e0.a) - _strip(e0.b)
+        b = self._bounds(d, dom)
+        if isinstance(b, Unknown):
+            return [_Verdict("unknown", b.reason) for _ in sites]
+        hi, lo = b
+        out = []
+        for site in sites:
+            e = site.value_expr()
+            c = e.a.const - e.b.const
+            # Page(a) - Page(b) is a multiple of 4096 within 4095 of a - b.
+            vmin = -((-(lo.value + c - (PAGE - 1))) // PAGE) * PAGE
+            vmax = ((hi.value + c + PAGE - 1) // PAGE) * PAGE
+            if rng[0] <= vmin and vmax <= rng[1]:
+                out.append(_Verdict("robust", f"{render(d, self.ob.name) or '0'} lies in [{lo.value:#x}, {hi.value:#x}] "
+                                              f"in every layout, so the page delta lies in [{vmin:#x}, {vmax:#x}]; "
+                                              f"within [{rng[0]:#x}, {rng[1]:#x}]"))
+                continue
+            ans = solver.find(dom + [Outside(e, rng[0], rng[1])], self.t)
+            if isinstance(ans, Proved):
+                out.append(_Verdict("robust", f"the solver proved Page delta within [{rng[0]:#x}, {rng[1]:#x}] "
+                                              f"for every layout"))
+            elif isinstance(ans, Unknown):
+                out.append(_Verdict("unknown", ans.reason))
+            else:
+                fit = solver.find(dom + [Between(e, rng[0], rng[1])], self.t)
+                out.append(self._counterexample(site, ans, fit, "out of range"))
+        return out
+
+    def _failure(self, site, dom, d, c, rng, g, fail, notes) -> _Verdict:
+        kind, w = fail
+        if not d.coeffs:
+            v = d.const + c
+            ok = (rng is None or rng[0] <= v <= rng[1]) and v % g == 0
+            fit = Witness(self.ob.feasible) if ok else Proved()
+        else:
+            cons = [Multiple(d + c, g)] if g > 1 else []
+            if rng is not None:
+                cons.append(Between(d + c, rng[0], rng[1]))
+            fit = solver.find(dom + cons, self.t)
+        v = self._counterexample(site, w, fit, "improper alignment" if kind == "align" else "out of range")
+        return _Verdict(v.verdict, v.reason, v.env, notes + v.notes)
+
+    def _counterexample(self, site, w: Witness, fit, problem: str) -> _Verdict:
+        env = self.frame.complete(w.env)
+        if env is None:
+            return _Verdict("unknown", "a failing placement of these sections exists, but the rest of the object "
+                                       "could not be placed around it; the model is too tight to decide")
+        bad = self.frame.problems(env)
+        rc = recheck(site, env, self.profiles, self.model.veneers)
+        if bad or not (rc.out_of_range or rc.misaligned):
+            why = "; ".join(bad) if bad else f"value {rc.value:#x} fits"
+            return _Verdict("unknown", f"internal error: the counterexample did not survive the independent check ({why})")
+        broken = isinstance(fit, Proved)
+        rng = site.spec.range(self.profiles)
+        if rc.out_of_range:
+            what = f"value {rc.value:#x} is not in [{rng[0]:#x}, {rng[1]:#x}]"
+        else:
+            what = f"value {rc.value:#x} is not a multiple of {site.spec.granule}"
+        who = ", ".join(PROFILE_LABEL[p] for p in rc.rejected_by) or "no linker reports it; the code is silently wrong"
+        if rc.rejected_by and not all(site.spec.limits[p].aligns for p in rc.rejected_by) and rc.misaligned:
+            who += "; others drop the low bits silently"
+        if broken:
+            reason = f"no layout of the model fits: {what} ({who})"
+        else:
+            reason = f"fails in some layouts: {what} ({who})"
+        notes = () if isinstance(fit, (Proved, Witness)) else (f"whether any layout fits is undecided: {fit.reason}",)
+        return _Verdict("broken" if broken else "vulnerable", reason, env, notes)
+
+
+def _result(ob: _Object, site: Site, v: _Verdict) -> SiteResult:
+    obj = ob.obj
+    sec = obj.sections[site.section]
+    tsec = site.target_section
+    ce = None
+    if v.env is not None and v.verdict in ("vulnerable", "broken"):
+        rc = recheck(site, v.env, ob.model.profiles, ob.model.veneers)
+        layout = tuple(Placement(obj.sections[i].name, i, v.env[("sec", i)])
+                       for i in sorted(ob.labels))
+        syms = tuple(sorted((SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
+                             for k, a in v.env.items() if k[0] in ("sym", "got")),
+                            key=lambda p: (p.kind, p.name, p.address)))
+        base = ob.model.image_base if ob.model.image_base is not None else v.env[BASE]
+        ce = Counterexample(rc.value, base, layout, syms, rc.rejected_by,
+                            "improper alignment" if rc.misaligned and not rc.out_of_range else "out of range",
+                            rc.place, rc.target, rc.encoded, rc.wanted)
+    insn = site.insn.text if site.insn else (".hword" if site.spec.field.container == 2 else ".word")
+    return SiteResult(
+        file=obj.name, section=sec.name, section_index=site.section, offset=site.offset,
+        reloc=site.spec.name, symbol=site.symbol_name, addend=site.addend,
+        target_section=obj.sections[tsec].name if tsec is not None else None,
+        instruction=insn, range=site.spec.range(ob.model.profiles), granule=site.spec.granule,
+        verdict=v.verdict, reason=v.reason, expression=render(site.value_expr(), ob.name),
+        counterexample=ce, notes=v.notes)
+
+
+def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult], FileSummary]:
+    ob = _Object(obj, model)
+    verdicts: dict[int, _Verdict] = {}
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, site in enumerate(ob.ext.sites):
+        if site.problem:
+            verdicts[i] = _Verdict("unknown", site.problem)
+        elif ob.feasible is None:
+            verdicts[i] = _Verdict("unknown", f"the model cannot hold this object: its allocated sections "
+                                              f"({ob.frame.occupied:#x} bytes) cannot be placed in an image of "
+                                              f"{model.image_max:#x} bytes")
+        else:
+            groups[_group_key(site)].append(i)
+    dec = _Decider(ob)
+    for key in sorted(groups, key=repr):
+        idx = groups[key]
+        for i, v in zip(idx, dec.decide([ob.ext.sites[i] for i in idx])):
+            verdicts[i] = v
+    results = [_result(ob, s, verdicts[i]) for i, s in enumerate(ob.ext.sites)]
+    nrel = sum(len(t.offsets) for t in obj.relocation_tables)
+    summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.ext.unchecked.items())),
+                          ob.ext.skipped_nonalloc, tuple(ob.assumptions))
+    return results, summary
+
+
+def analyze(paths: Iterable[str], model: LayoutModel | None = None) -> Report:
+    """Analyze every object (and archive member) named by ``paths``."""
+    model = model or LayoutModel()
+    sites: list[SiteResult] = []
+    files: list[FileSummary] = []
+    errors: list[FileError] = []
+    calls0 = solver.Stats.calls
+    for path in paths:
+        try:
+            blobs = load(path)
+        except InputError as exc:
+            errors.append(FileError(exc.file, exc.message))
+            continue
+        for blob in blobs:
+            if isinstance(blob, InputError):
+                errors.append(FileError(blob.file, blob.message))
+                continue
+            try:
+                res, summ = analyze_object(read_object(blob.name, blob.data), model)
+            except InputError as exc:
+                errors.append(FileError(exc.file, exc.message))
+                continue
+            sites.extend(res)
+            files.append(summ)
+    sites.sort(key=lambda s: s.key)
+    files.sort(key=lambda f: f.file)
+    return Report("reachsolve", __version__, tuple(sorted(model.describe().items())), tuple(sites),
+                  tuple(files), tuple(errors), solver.Stats.calls - calls0)

@@ -1,0 +1,97 @@
+"""Independent re-check of a counterexample, with no solver involved.
+
+From a full layout it recomputes S, A, P (and the GOT slot) straight from the
+AAELF64 formula of the catalogue, checks the range and granule, writes the
+value into the real instruction the way a linker's writer would, and decodes
+the result with capstone to show what the code would actually do.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .constraints import Var
+from .disasm import decode
+from .encode import insert
+from .relocs import Check, Field, Formula
+from .sites import Site
+
+_PAGE_MASK = ~0xFFF
+
+
+@dataclass(frozen=True)
+class Recheck:
+    value: int
+    place: int
+    target: int
+    rejected_by: tuple[str, ...]
+    misaligned: bool
+    out_of_range: bool
+    encoded: str
+    wanted: str
+    garbled: bool  # the written field no longer means the intended target
+
+
+def relocation_value(site: Site, env: Mapping[Var, int]) -> tuple[int, int, int]:
+    """(value, P, S+A or GOT slot) for ``site`` in layout ``env``."""
+    p = env[("sec", site.section)] + site.offset
+    f = site.spec.formula
+    if f.uses_got:
+        s = env[site.got_var()]
+    else:
+        s = (env[site.anchor] if site.anchor else 0) + site.sym_value + site.addend
+    if f is Formula.PREL or f is Formula.GOT_PREL:
+        return s - p, p, s
+    if f is Formula.ABS:
+        return s, p, s
+    return (s & _PAGE_MASK) - (p & _PAGE_MASK), p, s
+
+
+def _data_readings(value_bits: int, width: int) -> tuple[int, int]:
+    unsigned = value_bits & ((1 << width) - 1)
+    signed = unsigned - (1 << width) if unsigned >> (width - 1) else unsigned
+    return signed, unsigned
+
+
+def recheck(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], veneers: bool) -> Recheck:
+    spec = site.spec
+    value, p, s = relocation_value(site, env)
+    rng = spec.range(profiles)
+    misaligned = value % spec.granule != 0 and not spec.formula.paged
+    out = rng is not None and not rng[0] <= value <= rng[1]
+    if out and veneers and spec.veneer:
+        out = False  # a linker would route this branch through a veneer
+    rejected = spec.rejecting_linkers(value, profiles) if (out or misaligned) else ()
+    field = spec.field
+    if field.is_data:
+        width = 8 * field.container
+        written = insert(field, spec.scale, site.word, value)
+        signed, unsigned = _data_readings(written, width)
+        kinds = {spec.limits[pr].check for pr in (rejected or profiles)}
+        readings = set()
+        if kinds & {Check.INT, Check.INT_UINT}:
+            readings.add(signed)
+        if kinds & {Check.UINT, Check.INT_UINT}:
+            readings.add(unsigned)
+        garbled = value not in readings
+        enc = f".{'hword' if width == 16 else 'word'} {written:#x} (reads back as {sorted(readings)[0]:#x})"
+        want = f"{value:#x}"
+        return Recheck(value, p, s, rejected, misaligned, out, enc, want, garbled)
+    word = insert(field, spec.scale, site.word, value)
+    got = decode(word, p)
+    if field is Field.LO12:
+        want_v, got_v = s & 0xFFF, got.disp
+        want = f"offset #{want_v:#x} within the page"
+    elif field is Field.MOVW:
+        width = max(spec.limits[pr].bits for pr in profiles)
+        kept = value & ((1 << width) - 1)
+        return Recheck(value, p, s, rejected, misaligned, out, f"{got.text} (the movz/movk group keeps {kept:#x})",
+                       f"#{value:#x}", kept != value)
+    elif field is Field.ADRP:
+        want_v, got_v = s & _PAGE_MASK, got.target
+        want = f"page {want_v:#x}"
+    else:
+        want_v, got_v = s, got.target
+        want = f"target {want_v:#x}"
+    garbled = got_v is None or (got_v - want_v) % (1 << 64) != 0
+    return Recheck(value, p, s, rejected, misaligned, out, got.text, want, garbled)

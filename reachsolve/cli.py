@@ -1,0 +1,107 @@
+"""Command line: ``reachsolve check`` and ``reachsolve demo``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+
+from . import __version__
+from .analyze import analyze
+from .errors import ModelError
+from .model import LayoutModel, parse_size
+from .render import text, to_json
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _size(t: str) -> int:
+    try:
+        return parse_size(t)
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _address(t: str) -> int:
+    try:
+        return int(t, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address: {t!r}") from None
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="free", help="layout model (only 'free' so far)")
+    p.add_argument("--image-max", type=_size, default=parse_size("128M"), metavar="SIZE",
+                   help="largest image: 128M, 1G, 0x8000000 or bytes (default 128M)")
+    p.add_argument("--image-base", type=_address, default=None, metavar="ADDR",
+                   help="fix the image's start address (default: anywhere)")
+    p.add_argument("--veneers", dest="veneers", action="store_true", default=True,
+                   help="b/bl overflows are repaired by linker veneers (default)")
+    p.add_argument("--no-veneers", dest="veneers", action="store_false",
+                   help="count b/bl overflows as failures")
+    p.add_argument("--linker", choices=("lld", "bfd", "both", "module"), default="both",
+                   help="whose limits apply (default both: lld and GNU ld)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per solver query")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list robust sites with their proofs")
+
+
+def _run(args, paths) -> int:
+    if args.model != "free":
+        print(f"reachsolve: error: unknown model {args.model!r} (available: free)", file=sys.stderr)
+        return 2
+    try:
+        model = LayoutModel(image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
+                            linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)))
+    except ModelError as exc:
+        print(f"reachsolve: error: {exc}", file=sys.stderr)
+        return 2
+    report = analyze(paths, model)
+    for e in report.errors:
+        print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
+    out = to_json(report) if args.format == "json" else text(report, args.verbose)
+    if args.output:
+        try:
+            with open(args.output, "w") as f:
+                f.write(out)
+        except OSError as exc:
+            print(f"reachsolve: error: {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
+    else:
+        sys.stdout.write(out)
+    return report.exit_status
+
+
+def demo_object() -> str:
+    """Path of the bundled demo object (built from reachsolve/data/demo.S)."""
+    return str(resources.files("reachsolve") / "data" / "demo.o")
+
+
+def main(argv=None) -> int:
+    p = _Parser(prog="reachsolve", description=__doc__)
+    p.add_argument("--version", action="version", version=f"reachsolve {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    c = sub.add_parser("check", help="decide every range-limited relocation site in objects")
+    _common(c)
+    c.add_argument("files", nargs="+", metavar="FILE")
+    d = sub.add_parser("demo", help="run check on the bundled example (the 2021 KVM pattern)")
+    _common(d)
+    args = p.parse_args(argv)
+    paths = args.files if args.cmd == "check" else [demo_object()]
+    if args.cmd == "demo":
+        print(f"# reachsolve check {os.path.basename(paths[0])}  (source: reachsolve/data/demo.S)")
+        args.verbose = True
+    try:
+        return _run(args, paths)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

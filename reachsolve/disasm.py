@@ -1,0 +1,66 @@
+"""Instruction decoding with capstone: what a site's instruction is, and where it goes.
+
+AArch64 instructions are little-endian in every object, big-endian (BE8)
+ones included, so words are always decoded as little-endian here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import capstone as cs
+
+_ARCH = getattr(cs, "CS_ARCH_ARM64", None) or getattr(cs, "CS_ARCH_AARCH64")
+_OP_IMM = 2
+_OP_MEM = 3
+
+_md = cs.Cs(_ARCH, cs.CS_MODE_ARM)
+_md.detail = True
+
+_SIZE_BY_MNEMONIC = {"ldrb": 1, "strb": 1, "ldrsb": 1, "ldrh": 2, "strh": 2, "ldrsh": 2, "ldrsw": 4, "prfm": 8}
+_SIZE_BY_REG = {"w": 4, "x": 8, "b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
+
+
+@dataclass(frozen=True)
+class Insn:
+    text: str                 # "cbz x0, #0x104c"
+    klass: str                # the class names used in relocs.RelocSpec.insns
+    target: int | None = None  # branch/adr/adrp/literal destination
+    disp: int | None = None    # unsigned-offset load/store displacement in bytes
+    imm: int | None = None     # move-wide immediate as capstone shows it
+    access: int | None = None  # load/store access size in bytes
+
+
+def _classify(mn: str, ops, word: int) -> tuple[str, dict]:
+    imms = [o.imm for o in ops if o.type == _OP_IMM]
+    mems = [o for o in ops if o.type == _OP_MEM]
+    if mn.startswith("b."):
+        return "b.cond", {"target": imms[-1]}
+    if mn in ("cbz", "cbnz"):
+        return "cbz", {"target": imms[-1]}
+    if mn in ("tbz", "tbnz"):
+        return "tbz", {"target": imms[-1]}
+    if mn in ("b", "bl", "adr", "adrp"):
+        return mn, {"target": imms[-1]}
+    if (word & 0x3B000000) == 0x18000000 and imms:  # load register (literal)
+        return "ldr-literal", {"target": imms[-1]}
+    if (word & 0x1F800000) == 0x12800000:  # move wide (immediate): movn/movz/movk
+        return "movw", {"imm": imms[-1] if imms else None}
+    if (word & 0x3B000000) == 0x39000000 and len(mems) == 1:  # load/store, unsigned offset
+        size = _SIZE_BY_MNEMONIC.get(mn)
+        if size is None:
+            reg = _md.reg_name(ops[0].reg) if ops and ops[0].type == 1 else ""
+            size = _SIZE_BY_REG.get(reg[:1], 0)
+        return "ldst", {"disp": mems[0].mem.disp, "access": size}
+    return "other", {}
+
+
+@lru_cache(maxsize=65536)
+def decode(word: int, address: int = 0) -> Insn:
+    """Decode one 32-bit instruction word located at ``address``."""
+    raw = word.to_bytes(4, "little")
+    for i in _md.disasm(raw, address, 1):
+        text = f"{i.mnemonic} {i.op_str}".strip()
+        klass, extra = _classify(i.mnemonic, i.operands, word)
+        return Insn(text, klass, **extra)
+    return Insn(f".inst {word:#010x}", "undefined")

@@ -1,0 +1,322 @@
+"""ELF64 AArch64 relocatable objects, read with every table bounds-checked.
+
+pyelftools decodes the ELF header and supplies the gABI/AAELF64 names; the
+section, symbol and relocation tables are viewed as numpy structured arrays,
+because a Python object per relocation is too slow for a kernel's vmlinux.o
+(1.6 M relocations). Every offset, count and index is checked before use, so
+a corrupt file raises :class:`InputError` with one line, never a traceback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from elftools.common.exceptions import ELFError
+from elftools.elf.enums import (ENUM_E_MACHINE, ENUM_E_TYPE, ENUM_RELOC_TYPE_AARCH64,
+                                ENUM_SH_TYPE_BASE)
+from elftools.elf.structs import ELFStructs
+
+from .errors import InputError
+from .relocs import BY_NUMBER, _EXTRA_NAMES
+
+EM_AARCH64 = 183
+ET_REL = 1
+SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
+SHT_NOBITS, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX = 8, 9, 17, 18
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+SHF_TLS, SHF_COMPRESSED, SHF_EXCLUDE = 0x400, 0x800, 0x80000000
+SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON, SHN_XINDEX = 0, 0xFF00, 0xFFF1, 0xFFF2, 0xFFFF
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+STT_SECTION = 3
+SYM_UNDEF, SYM_ABS, SYM_COMMON = -1, -2, -3  # codes in ObjectFile.symbol_section
+
+_REV_MACHINE = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
+_REV_ETYPE = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
+_REV_SHTYPE = {v: k for k, v in ENUM_SH_TYPE_BASE.items() if isinstance(v, int)}
+_REV_RELOC = {v: k for k, v in ENUM_RELOC_TYPE_AARCH64.items() if isinstance(v, int)}
+
+
+def reloc_type_name(number: int) -> str:
+    spec = BY_NUMBER.get(number)
+    if spec is not None:
+        return spec.name
+    return _REV_RELOC.get(number) or _EXTRA_NAMES.get(number) or f"R_AARCH64_<{number}>"
+
+
+def _dtypes(big: bool) -> dict[str, np.dtype]:
+    e = ">" if big else "<"
+    return {
+        "shdr": np.dtype([("name", e + "u4"), ("type", e + "u4"), ("flags", e + "u8"), ("addr", e + "u8"),
+                          ("offset", e + "u8"), ("size", e + "u8"), ("link", e + "u4"), ("info", e + "u4"),
+                          ("addralign", e + "u8"), ("entsize", e + "u8")]),
+        "sym": np.dtype([("name", e + "u4"), ("info", "u1"), ("other", "u1"), ("shndx", e + "u2"),
+                         ("value", e + "u8"), ("size", e + "u8")]),
+        "rela": np.dtype([("offset", e + "u8"), ("info", e + "u8"), ("addend", e + "i8")]),
+        "rel": np.dtype([("offset", e + "u8"), ("info", e + "u8")]),
+        "u4": np.dtype(e + "u4"),
+    }
+
+
+@dataclass(frozen=True)
+class Section:
+    index: int
+    name: str
+    type: int
+    flags: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+    @property
+    def alloc(self) -> bool:
+        return bool(self.flags & SHF_ALLOC) and not self.flags & SHF_EXCLUDE
+
+    @property
+    def occupies(self) -> bool:
+        """Takes address space in the image (TLS .tbss does not)."""
+        return self.alloc and self.size > 0 and not (self.type == SHT_NOBITS and self.flags & SHF_TLS)
+
+    @property
+    def align(self) -> int:
+        return max(1, self.addralign)
+
+    @property
+    def type_name(self) -> str:
+        return _REV_SHTYPE.get(self.type, hex(self.type))
+
+
+@dataclass(frozen=True)
+class RelocTable:
+    """One SHT_RELA/SHT_REL section as columns; ``addends`` is None for SHT_REL."""
+
+    section: int          # the table's own index
+    target: int           # section it applies to (sh_info)
+    offsets: np.ndarray   # uint64
+    types: np.ndarray     # uint32
+    symbols: np.ndarray   # uint32
+    addends: np.ndarray | None
+
+
+class ObjectFile:
+    """A validated view of one relocatable object held in memory."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name = name
+        self.data = data
+        self._parse_header()
+        self._parse_sections()
+        self._parse_symbols()
+
+    # -- helpers -----------------------------------------------------------
+    def _fail(self, msg: str) -> InputError:
+        return InputError(self.name, msg)
+
+    def _table(self, off: int, size: int, dtype: np.dtype, what: str) -> np.ndarray:
+        if size % dtype.itemsize:
+            raise self._fail(f"{what}: size {size:#x} is not a multiple of its entry size {dtype.itemsize}")
+        if off + size > len(self.data):
+            raise self._fail(f"{what}: [{off:#x}, {off + size:#x}) lies past the end of the file ({len(self.data):#x} bytes)")
+        return np.frombuffer(self.data, dtype=dtype, count=size // dtype.itemsize, offset=off)
+
+    # -- header --------------------------------------------------------------
+    def _parse_header(self) -> None:
+        d = self.data
+        if len(d) < 4 or d[:4] != b"\x7fELF":
+            raise self._fail("not an ELF file (bad magic)")
+        if len(d) < 16:
+            raise self._fail("truncated ELF identification")
+        if d[4] == 1:
+            raise self._fail("ELF32 object (ELFCLASS32); only ELF64 AArch64 objects are supported")
+        if d[4] != 2:
+            raise self._fail(f"invalid ELF class {d[4]}")
+        if d[5] not in (1, 2):
+            raise self._fail(f"invalid ELF data encoding {d[5]}")
+        self.big_endian = d[5] == 2
+        if len(d) < 64:
+            raise self._fail(f"truncated ELF header ({len(d)} bytes, need 64)")
+        structs = ELFStructs(little_endian=not self.big_endian, elfclass=64)
+        structs.create_basic_structs()
+        try:
+            hdr = structs.Elf_Ehdr.parse(d[:64])
+        except (ELFError, Exception) as exc:  # construct raises its own types
+            raise self._fail(f"unreadable ELF header: {exc}") from None
+        machine = hdr["e_machine"]
+        machine = ENUM_E_MACHINE.get(machine, machine) if isinstance(machine, str) else machine
+        if machine != EM_AARCH64:
+            label = _REV_MACHINE.get(machine, f"machine {machine}")
+            raise self._fail(f"machine is {label}, not EM_AARCH64")
+        etype = hdr["e_type"]
+        etype = ENUM_E_TYPE.get(etype, etype) if isinstance(etype, str) else etype
+        if etype != ET_REL:
+            raise self._fail(f"{_REV_ETYPE.get(etype, f'type {etype:#x}')} file; only relocatable objects (ET_REL) are supported")
+        self._dt = _dtypes(self.big_endian)
+        self._shoff = hdr["e_shoff"]
+        self._shnum = hdr["e_shnum"]
+        self._shstrndx = hdr["e_shstrndx"]
+        if self._shoff and hdr["e_shentsize"] != 64:
+            raise self._fail(f"e_shentsize is {hdr['e_shentsize']}, expected 64")
+
+    # -- sections --------------------------------------------------------------
+    def _parse_sections(self) -> None:
+        dt = self._dt["shdr"]
+        if self._shoff == 0:
+            self._shdr = np.zeros(0, dtype=dt)
+            self.sections: list[Section] = []
+            return
+        if self._shoff + 64 > len(self.data):
+            raise self._fail(f"section header table at {self._shoff:#x} lies past the end of the file")
+        first = self._table(self._shoff, 64, dt, "section header 0")[0]
+        shnum = self._shnum or int(first["size"])  # gABI extended numbering
+        shstrndx = int(first["link"]) if self._shstrndx == SHN_XINDEX else self._shstrndx
+        if shnum > len(self.data) // 64:
+            raise self._fail(f"section count {shnum} cannot fit in a {len(self.data)}-byte file")
+        sh = self._table(self._shoff, shnum * 64, dt, "section header table")
+        self._shdr = sh
+        if not 0 < shstrndx < shnum:
+            if shstrndx == 0:
+                names = b""
+            else:
+                raise self._fail(f"section name table index {shstrndx} is out of range (0..{shnum - 1})")
+        else:
+            s = sh[shstrndx]
+            if int(s["type"]) != SHT_STRTAB:
+                raise self._fail(f"section name table (section {shstrndx}) is not SHT_STRTAB")
+            names = self._bytes(int(s["offset"]), int(s["size"]), f"section name table (section {shstrndx})")
+        cols = {k: sh[k].tolist() for k in dt.names}
+        secs = []
+        for i in range(shnum):
+            typ, size, off, flags = cols["type"][i], cols["size"][i], cols["offset"][i], cols["flags"][i]
+            if i and typ not in (SHT_NOBITS, SHT_NULL) and off + size > len(self.data):
+                raise self._fail(f"section {i}: contents [{off:#x}, {off + size:#x}) lie past the end of the file "
+                                 f"({len(self.data):#x} bytes)")
+            align = cols["addralign"][i]
+            if align > 1 and align & (align - 1):
+                raise self._fail(f"section {i}: sh_addralign {align:#x} is not a power of two")
+            if flags & SHF_ALLOC and flags & SHF_COMPRESSED:
+                raise self._fail(f"section {i}: SHF_COMPRESSED is not allowed on an SHF_ALLOC section")
+            secs.append(Section(i, self._cstr(names, cols["name"][i], f"section {i} name"), typ, flags,
+                                off, size, cols["link"][i], cols["info"][i], align, cols["entsize"][i]))
+        self.sections = secs
+
+    def _bytes(self, off: int, size: int, what: str) -> bytes:
+        if off + size > len(self.data):
+            raise self._fail(f"{what}: [{off:#x}, {off + size:#x}) lies past the end of the file")
+        return self.data[off:off + size]
+
+    def _cstr(self, table: bytes, off: int, what: str) -> str:
+        if off == 0 and not table:
+            return ""
+        if off >= len(table):
+            raise self._fail(f"{what}: string offset {off:#x} is outside its string table ({len(table):#x} bytes)")
+        end = table.find(b"\0", off)
+        if end < 0:
+            raise self._fail(f"{what}: string at {off:#x} is not NUL-terminated")
+        return table[off:end].decode("utf-8", "backslashreplace")
+
+    def section_data(self, index: int) -> bytes:
+        s = self.sections[index]
+        if s.type == SHT_NOBITS:
+            return b""
+        return self.data[s.offset:s.offset + s.size]
+
+    # -- symbols ------------------------------------------------------------------
+    def _parse_symbols(self) -> None:
+        symtabs = [s for s in self.sections if s.type == SHT_SYMTAB]
+        if len(symtabs) > 1:
+            raise self._fail(f"{len(symtabs)} SHT_SYMTAB sections; a relocatable object has at most one")
+        self.symtab_index = symtabs[0].index if symtabs else None
+        dt = self._dt["sym"]
+        if not symtabs:
+            self.symbols = np.zeros(0, dtype=dt)
+            self._strtab = b""
+            self.shndx = np.zeros(0, dtype=np.uint32)
+            self.symbol_section = np.zeros(0, dtype=np.int64)
+            return
+        st = symtabs[0]
+        what = f"symbol table (section {st.index})"
+        if st.entsize not in (0, dt.itemsize):
+            raise self._fail(f"{what}: sh_entsize {st.entsize} is not {dt.itemsize}")
+        syms = self._table(st.offset, st.size, dt, what)
+        if not 0 < st.link < len(self.sections) or self.sections[st.link].type != SHT_STRTAB:
+            raise self._fail(f"{what}: sh_link {st.link} is not a string table")
+        strsec = self.sections[st.link]
+        self._strtab = self._bytes(strsec.offset, strsec.size, f"string table (section {st.link})")
+        if st.info > len(syms):
+            raise self._fail(f"{what}: first global index {st.info} exceeds the symbol count {len(syms)}")
+        if len(syms) and int(syms["name"].max()) >= len(self._strtab):
+            bad = int(np.argmax(syms["name"] >= len(self._strtab)))
+            raise self._fail(f"{what}: symbol {bad} name offset {int(syms['name'][bad]):#x} is outside the string table")
+        shndx = syms["shndx"].astype(np.uint32)
+        xs = np.nonzero(shndx == SHN_XINDEX)[0]
+        if len(xs):
+            tabs = [s for s in self.sections if s.type == SHT_SYMTAB_SHNDX and s.link == st.index]
+            if not tabs:
+                raise self._fail(f"{what}: symbol {int(xs[0])} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX table")
+            ext = self._table(tabs[0].offset, tabs[0].size, self._dt["u4"], f"extended index table (section {tabs[0].index})")
+            if len(ext) != len(syms):
+                raise self._fail(f"extended index table (section {tabs[0].index}) has {len(ext)} entries for {len(syms)} symbols")
+            shndx[xs] = ext[xs]
+        n = len(self.sections)
+        special = (shndx == SHN_UNDEF) | (shndx == SHN_ABS) | (shndx == SHN_COMMON)
+        special[xs] = False  # an extended index always names a real section
+        bad = ~special & (shndx >= n)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise self._fail(f"{what}: symbol {i} has section index {int(shndx[i]):#x}, but there are {n} sections")
+        # One code per symbol: a section index, or one of the SYM_* kinds.
+        where = shndx.astype(np.int64)
+        plain = np.ones(len(shndx), dtype=bool)
+        plain[xs] = False
+        where[plain & (shndx == SHN_UNDEF)] = SYM_UNDEF
+        where[plain & (shndx == SHN_ABS)] = SYM_ABS
+        where[plain & (shndx == SHN_COMMON)] = SYM_COMMON
+        self.symbol_section = where
+        self.symbols = syms
+        self.shndx = shndx
+
+    def symbol_name(self, i: int) -> str:
+        return self._cstr(self._strtab, int(self.symbols["name"][i]), f"symbol {i}") if len(self._strtab) else ""
+
+    def symbol_label(self, i: int) -> str:
+        """The name a person would use: section symbols are named by their section."""
+        if (int(self.symbols["info"][i]) & 0xF) == STT_SECTION:
+            sec = int(self.symbol_section[i])
+            if sec > 0:
+                return self.sections[sec].name
+        return self.symbol_name(i)
+
+    # -- relocations ----------------------------------------------------------------
+    @cached_property
+    def relocation_tables(self) -> list[RelocTable]:
+        out = []
+        nsyms = len(self.symbols)
+        for s in self.sections:
+            if s.type not in (SHT_RELA, SHT_REL):
+                continue
+            rela = s.type == SHT_RELA
+            dt = self._dt["rela" if rela else "rel"]
+            what = f"relocation section {s.name or s.index} (section {s.index})"
+            if s.entsize not in (0, dt.itemsize):
+                raise self._fail(f"{what}: sh_entsize {s.entsize} is not {dt.itemsize}")
+            if not 0 < s.info < len(self.sections):
+                raise self._fail(f"{what}: sh_info {s.info} does not name a section")
+            if s.size and s.link != self.symtab_index:
+                raise self._fail(f"{what}: sh_link {s.link} is not the symbol table")
+            tab = self._table(s.offset, s.size, dt, what)
+            info = tab["info"].astype(np.uint64)
+            syms = (info >> np.uint64(32)).astype(np.uint32)
+            if len(syms) and int(syms.max()) >= nsyms:
+                i = int(np.argmax(syms >= nsyms))
+                raise self._fail(f"{what}: entry {i} names symbol {int(syms[i])}, but the symbol table has {nsyms}")
+            out.append(RelocTable(s.index, s.info, tab["offset"].astype(np.uint64),
+                                  (info & np.uint64(0xFFFFFFFF)).astype(np.uint32), syms,
+                                  tab["addend"].astype(np.int64) if rela else None))
+        return out
+
+
+def read_object(name: str, data: bytes) -> ObjectFile:
+    return ObjectFile(name, data)

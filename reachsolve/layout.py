@@ -1,0 +1,133 @@
+"""The unknowns of one object's layout under a model, and concrete layouts.
+
+A :class:`Frame` knows every variable's size and alignment. It builds the
+model's constraints for the few variables one query needs (a sound
+relaxation: dropping the other sections only adds layouts), completes a
+solver's partial answer into a full layout by placing every other section,
+and validates a full layout with plain integers. The last two never touch the
+solver, so a counterexample is checked on an independent path.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from .constraints import BASE, Between, Constraint, Disjoint, Lin, Multiple, Var
+from .model import ADDRESS_SPACE, LayoutModel
+
+
+@dataclass(frozen=True)
+class Slot:
+    label: str
+    size: int      # bytes of address space it occupies (0: a point)
+    align: int
+
+
+def _up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+class Frame:
+    def __init__(self, model: LayoutModel, sections: Mapping[int, Slot]):
+        self.model = model
+        self.slots: dict[Var, Slot] = {("sec", i): s for i, s in sections.items()}
+        self.base_fixed = model.image_base is not None
+        self.base: Lin = Lin.of(model.image_base) if self.base_fixed else Lin.var(BASE)
+
+    def add(self, var: Var, slot: Slot) -> None:
+        old = self.slots.get(var)
+        if old is None or slot.align > old.align:
+            self.slots[var] = slot
+
+    @property
+    def occupied(self) -> int:
+        return sum(s.size for s in self.slots.values())
+
+    # -- constraints for a query ----------------------------------------------
+    def domain(self, vars: Iterable[Var]) -> list[Constraint]:
+        """The model's constraints restricted to ``vars`` (plus the image base)."""
+        vs = sorted({v for v in vars if v != BASE})
+        top = self.model.image_max
+        out: list[Constraint] = []
+        if not self.base_fixed:
+            out.append(Between(Lin.var(BASE), 0, ADDRESS_SPACE - top))
+        for v in vs:
+            s = self.slots[v]
+            x = Lin.var(v)
+            out.append(Between(x - self.base, 0, top - s.size))
+            if s.align > 1:
+                out.append(Multiple(x, s.align))
+        for i, a in enumerate(vs):
+            for b in vs[i + 1:]:
+                sa, sb = self.slots[a].size, self.slots[b].size
+                if sa or sb:
+                    out.append(Disjoint(a, sa, b, sb))
+        return out
+
+    # -- concrete layouts ---------------------------------------------------------
+    def complete(self, partial: Mapping[Var, int]) -> dict[Var, int] | None:
+        """Place every slot the partial layout leaves open; None if they do not fit."""
+        env = dict(partial)
+        base = self.model.image_base if self.base_fixed else env.get(BASE)
+        if base is None:
+            base = 0
+            env[BASE] = 0
+        end = base + self.model.image_max
+        taken = sorted((env[v], env[v] + s.size) for v, s in self.slots.items() if v in env and s.size)
+        gaps: list[list[int]] = []
+        cur = base
+        for lo, hi in taken:
+            if lo > cur:
+                gaps.append([cur, lo])
+            cur = max(cur, hi)
+        if cur < end:
+            gaps.append([cur, end])
+        todo = sorted((v for v in self.slots if v not in env),
+                      key=lambda v: (-self.slots[v].align, -self.slots[v].size, v))
+        for v in todo:
+            s = self.slots[v]
+            for g in gaps:
+                at = _up(g[0], s.align)
+                if at + s.size <= g[1]:
+                    env[v] = at
+                    if s.size:
+                        if at > g[0]:
+                            gaps.insert(gaps.index(g), [g[0], at])
+                        g[0] = at + s.size
+                    break
+            else:
+                return None
+        return env
+
+    def problems(self, env: Mapping[Var, int]) -> list[str]:
+        """Every way ``env`` breaks the model (empty: a valid layout)."""
+        out = []
+        base = self.model.image_base if self.base_fixed else env.get(BASE)
+        if base is None:
+            return ["no image base"]
+        top = self.model.image_max
+        if not 0 <= base <= ADDRESS_SPACE - top:
+            out.append(f"image base {base:#x} leaves no room for the image")
+        spans = []
+        for v, s in self.slots.items():
+            if v not in env:
+                out.append(f"{s.label} has no address")
+                continue
+            a = env[v]
+            if a % s.align:
+                out.append(f"{s.label} at {a:#x} is not aligned to {s.align}")
+            if not base <= a or a + s.size > base + top:
+                out.append(f"{s.label} [{a:#x}, {a + s.size:#x}) leaves the image [{base:#x}, {base + top:#x})")
+            spans.append((a, a + s.size, s.label))
+        full = sorted(x for x in spans if x[1] > x[0])
+        for (lo1, hi1, n1), (lo2, hi2, n2) in zip(full, full[1:]):
+            if lo2 < hi1:
+                out.append(f"{n1} and {n2} overlap")
+        starts = [x[0] for x in full]
+        for lo, hi, n in spans:
+            if hi == lo:
+                k = bisect.bisect_left(starts, lo) - 1
+                if k >= 0 and full[k][0] < lo < full[k][1]:
+                    out.append(f"{n} at {lo:#x} lies inside {full[k][2]}")
+        return out

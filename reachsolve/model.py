@@ -1,0 +1,51 @@
+"""Layout models: which placements of an object's sections a linker may choose."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import ModelError
+from .relocs import PROFILE_CHOICES
+
+MiB = 1 << 20
+ADDRESS_SPACE = 1 << 64
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """'128M', '1G', '0x8000000' or plain bytes; K/M/G/T are powers of 1024."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    m = re.fullmatch(r"(0X[0-9A-F]+|\d+)\s*([KMGT]?)", t)
+    if not m:
+        raise ModelError(f"cannot read size {text!r}: use bytes, 0x-hex, or a number with K, M, G or T")
+    n = int(m.group(1), 0) * _UNITS[m.group(2)]
+    if n <= 0 or n > ADDRESS_SPACE:
+        raise ModelError(f"size {text!r} must lie in (0, 2^64]")
+    return n
+
+
+@dataclass(frozen=True)
+class LayoutModel:
+    """The "free" model: sections anywhere in one bounded image, aligned, disjoint."""
+
+    name: str = "free"
+    image_base: int | None = None  # None: the image may start at any address
+    image_max: int = 128 * MiB
+    veneers: bool = True
+    linker: str = "both"
+    timeout_ms: int = 10_000
+
+    def __post_init__(self):
+        if self.linker not in PROFILE_CHOICES:
+            raise ModelError(f"unknown linker profile {self.linker!r}; choose one of {', '.join(PROFILE_CHOICES)}")
+        if self.image_base is not None and not 0 <= self.image_base <= ADDRESS_SPACE - self.image_max:
+            raise ModelError(f"image base {self.image_base:#x} leaves no room for {self.image_max:#x} bytes")
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return PROFILE_CHOICES[self.linker]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "image_base": self.image_base, "image_max": self.image_max,
+                "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms}

@@ -1,0 +1,109 @@
+"""Renderers of a Report: lld-style text and the JSON contract (docs/README.md)."""
+from __future__ import annotations
+
+import json
+
+from .relocs import PROFILE_LABEL
+from .report import Counterexample, Report, SiteResult, VERDICTS
+
+SCHEMA_VERSION = 1
+
+
+def _where(s: SiteResult) -> str:
+    return f"{s.file}:({s.section}+{s.offset:#x})"
+
+
+def _headline(s: SiteResult) -> str:
+    ce = s.counterexample
+    ref = f"; references {s.symbol}" if s.symbol else ""
+    if ce is not None and ce.problem == "out of range" and s.range is not None:
+        return (f"{_where(s)}: relocation {s.reloc} out of range: {ce.value} is not in "
+                f"[{s.range[0]}, {s.range[1]}]{ref}")
+    if ce is not None:
+        return f"{_where(s)}: improper alignment for relocation {s.reloc}: {ce.value:#x} is not aligned to {s.granule} bytes{ref}"
+    return f"{_where(s)}: relocation {s.reloc}: {s.verdict}{ref}"
+
+
+def _short_layout(ce: Counterexample, s: SiteResult, limit: int = 4) -> str:
+    keep = [p for p in ce.layout if p.section in (s.section, s.target_section)]
+    rest = len(ce.layout) - len(keep)
+    parts = [f"{p.section}={p.address:#x}" for p in keep[:limit]]
+    parts += [f"{p.name}={p.address:#x}" for p in ce.symbols[:limit]]
+    more = f" (+{rest} more sections)" if rest else ""
+    return f"image_base={ce.image_base:#x} " + " ".join(parts) + more
+
+
+def text(report: Report, verbose: bool = False) -> str:
+    lines: list[str] = []
+    for s in report.sites:
+        if s.verdict == "robust" and not verbose:
+            continue
+        lines.append(_headline(s))
+        lines.append(f"  >>> {s.instruction}   value = {s.expression}")
+        lines.append(f"  >>> {s.verdict}: {s.reason}")
+        ce = s.counterexample
+        if ce is not None:
+            lines.append(f"  >>> layout: {_short_layout(ce, s)}")
+            who = ", ".join(PROFILE_LABEL[p] for p in ce.rejected_by) or "no linker (silent)"
+            lines.append(f"  >>> encodes as: {ce.encoded}; wanted {ce.wanted}; rejected by: {who}")
+        for n in s.notes:
+            lines.append(f"  >>> note: {n}")
+    for e in report.errors:
+        lines.append(f"error: {e.file}: {e.message}")
+    c = report.summary
+    lines.append(f"{len(report.sites)} range-checked sites in {len(report.files)} objects: "
+                 + ", ".join(f"{c[v]} {v}" for v in VERDICTS))
+    unchecked: dict[str, int] = {}
+    for f in report.files:
+        for name, n in f.not_range_checked:
+            unchecked[name] = unchecked.get(name, 0) + n
+    if unchecked:
+        lines.append("not range-checked: " + ", ".join(f"{k} x{v}" for k, v in sorted(unchecked.items())))
+    if report.errors:
+        lines.append(f"{len(report.errors)} input errors")
+    return "\n".join(lines) + "\n"
+
+
+def _ce(ce: Counterexample | None):
+    if ce is None:
+        return None
+    return {
+        "value": ce.value,
+        "problem": ce.problem,
+        "rejected_by": list(ce.rejected_by),
+        "image_base": ce.image_base,
+        "place": ce.place,
+        "target": ce.target,
+        "encoded": ce.encoded,
+        "wanted": ce.wanted,
+        "layout": [{"section": p.section, "index": p.index, "address": p.address} for p in ce.layout],
+        "symbols": [{"name": p.name, "kind": p.kind, "address": p.address} for p in ce.symbols],
+    }
+
+
+def to_dict(report: Report) -> dict:
+    return {
+        "schema": SCHEMA_VERSION,
+        "tool": {"name": report.tool, "version": report.version},
+        "model": dict(report.model),
+        "sites": [{
+            "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
+            "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
+            "instruction": s.instruction, "expression": s.expression,
+            "range": list(s.range) if s.range is not None else None, "granule": s.granule,
+            "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes),
+            "counterexample": _ce(s.counterexample),
+        } for s in report.sites],
+        "files": [{
+            "file": f.file, "sections": f.sections, "relocations": f.relocations,
+            "not_range_checked": dict(f.not_range_checked), "skipped_nonalloc": f.skipped_nonalloc,
+            "assumptions": list(f.assumptions),
+        } for f in report.files],
+        "errors": [{"file": e.file, "message": e.message} for e in report.errors],
+        "summary": report.summary,
+        "solver_calls": report.solver_calls,
+    }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2) + "\n"

@@ -1,0 +1,162 @@
+"""The only module that speaks z3: it turns constraint IR into queries and answers.
+
+Every answer is a :class:`Proved` (UNSAT), a :class:`Witness` (a model) or an
+:class:`Unknown` with z3's reason; never a bare bool. All arithmetic is over
+unbounded integers (linear integer arithmetic), so nothing wraps silently.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import z3
+
+from .constraints import (PAGE, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple,
+                          NotMultiple, Outside, PageDiff, Proved, Unknown, Var, Witness)
+
+
+def var_name(v: Var) -> str:
+    return "/".join(str(p) for p in v)
+
+
+class _Builder:
+    """Translates IR to z3 terms; Page() gets a fresh quotient variable each time."""
+
+    def __init__(self) -> None:
+        self.vars: dict[Var, z3.ArithRef] = {}
+        self.side: list[z3.BoolRef] = []
+        self._pages = 0
+
+    def var(self, v: Var) -> z3.ArithRef:
+        x = self.vars.get(v)
+        if x is None:
+            x = self.vars[v] = z3.Int(var_name(v))
+        return x
+
+    def lin(self, e: Lin) -> z3.ArithRef:
+        t = z3.IntVal(e.const)
+        for v, c in e.coeffs:
+            t = t + (self.var(v) if c == 1 else c * self.var(v))
+        return t
+
+    def page(self, e: Lin) -> z3.ArithRef:
+        self._pages += 1
+        q = z3.Int(f"page!{self._pages}")
+        x = self.lin(e)
+        self.side += [PAGE * q <= x, x < PAGE * q + PAGE]
+        return PAGE * q
+
+    def expr(self, e: Expr) -> z3.ArithRef:
+        if isinstance(e, Lin):
+            return self.lin(e)
+        if isinstance(e, PageDiff):
+            return self.page(e.a) - self.page(e.b)
+        raise TypeError(e)
+
+    def cons(self, c: Constraint) -> z3.BoolRef:
+        if isinstance(c, Between):
+            x = self.expr(c.expr)
+            return z3.And(x >= c.lo, x <= c.hi)
+        if isinstance(c, Outside):
+            x = self.expr(c.expr)
+            return z3.Or(x < c.lo, x > c.hi)
+        if isinstance(c, Multiple):
+            return self.expr(c.expr) % c.m == 0
+        if isinstance(c, NotMultiple):
+            return self.expr(c.expr) % c.m != 0
+        if isinstance(c, Disjoint):
+            a, b = self.var(c.a), self.var(c.b)
+            if c.sa == 0 or c.sb == 0:
+                (lo, size, p) = (a, c.sa, b) if c.sb == 0 else (b, c.sb, a)
+                return z3.Or(p <= lo, p >= lo + size)
+            return z3.Or(a + c.sa <= b, b + c.sb <= a)
+        if isinstance(c, AnyOf):
+            return z3.Or(*[self.cons(p) for p in c.parts])
+        raise TypeError(c)
+
+
+def to_z3(constraints: Iterable[Constraint]) -> tuple[list[z3.BoolRef], dict[Var, z3.ArithRef]]:
+    """z3 formulas for ``constraints`` and the variables they use (for library callers)."""
+    b = _Builder()
+    fs = [b.cons(c) for c in constraints]
+    return fs + b.side, b.vars
+
+
+def _witness(model: z3.ModelRef, vars: dict[Var, z3.ArithRef]) -> Witness:
+    return Witness({v: model.eval(x, model_completion=True).as_long() for v, x in vars.items()})
+
+
+class Stats:
+    """Solver calls made, so speed from skipped work stays visible."""
+
+    calls = 0
+
+
+def find(constraints: Sequence[Constraint], timeout_ms: int) -> Proved | Witness | Unknown:
+    """Is there an assignment satisfying every constraint?"""
+    fs, vars = to_z3(constraints)
+    s = z3.SolverFor("QF_LIA")
+    s.set("timeout", timeout_ms)
+    s.add(*fs)
+    Stats.calls += 1
+    r = s.check()
+    if r == z3.unsat:
+        return Proved()
+    if r == z3.sat:
+        return _witness(s.model(), vars)
+    return Unknown(f"solver gave up: {s.reason_unknown()}")
+
+
+def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
+            timeout_ms: int) -> Bound | Proved | Unknown:
+    """The largest (or smallest) value of ``expr``; Proved means no layout exists.
+
+    z3's optimum is then confirmed by a second, plain query that must be UNSAT:
+    no layout takes ``expr`` beyond the bound.
+    """
+    b = _Builder()
+    fs = [b.cons(c) for c in constraints]
+    target = b.expr(expr)
+    o = z3.Optimize()
+    o.set("timeout", timeout_ms)
+    o.add(*fs, *b.side)
+    h = o.maximize(target) if maximize else o.minimize(target)
+    Stats.calls += 1
+    r = o.check()
+    if r == z3.unsat:
+        return Proved()
+    if r != z3.sat:
+        return Unknown(f"solver gave up: {o.reason_unknown()}")
+    val = (o.upper(h) if maximize else o.lower(h))
+    if not z3.is_int_value(val):
+        return Unknown(f"expression is unbounded under the model ({val})")
+    value = val.as_long()
+    beyond = Outside(expr, -(1 << 70), value) if maximize else Outside(expr, value, 1 << 70)
+    confirm = find(list(constraints) + [beyond], timeout_ms)
+    if not isinstance(confirm, Proved):
+        return Unknown("solver optimum could not be confirmed" if isinstance(confirm, Witness)
+                       else confirm.reason)
+    w = _witness(o.model(), b.vars)
+    return Bound(value, w)
+
+
+def site_terms(domain: Sequence[Constraint], expr: Expr, violations: Sequence[Constraint]):
+    """(layout constraints, value term, violation formula, vars by name) for library callers."""
+    b = _Builder()
+    model = [b.cons(c) for c in domain]
+    value = b.expr(expr)
+    viol = z3.Or(*[b.cons(c) for c in violations]) if violations else z3.BoolVal(False)
+    return model + b.side, value, viol, {var_name(v): x for v, x in b.vars.items()}
+
+
+def solve(formulas: Sequence, timeout_ms: int = 10_000) -> Proved | Witness | Unknown:
+    """Solve caller-built z3 formulas (e.g. a SiteQuery plus constraints of their own)."""
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    s.add(*formulas)
+    r = s.check()
+    if r == z3.unsat:
+        return Proved()
+    if r == z3.sat:
+        m = s.model()
+        return Witness({d.name(): m[d].as_long() for d in m.decls() if z3.is_int_value(m[d])})
+    return Unknown(f"solver gave up: {s.reason_unknown()}")
