@@ -28,6 +28,7 @@ from .report import (Counterexample, FileError, FileSummary, Placement, Report, 
 from .sites import Site, extract_sites, symbol_alignment
 
 PAGE = 4096
+HINT_BASE = 0x40000000  # where counterexamples are shown when the base is free
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ class _Decider:
         return _Verdict(v.verdict, v.reason, v.env, notes + v.notes)
 
     def _counterexample(self, site, w: Witness, fit, problem: str) -> _Verdict:
-        env = self.frame.complete(w.env)
+        env = self._readable(site, w.env)
         if env is None:
             return _Verdict("unknown", "a failing placement of these sections exists, but the rest of the object "
                                        "could not be placed around it; the model is too tight to decide")
@@ -248,14 +249,33 @@ class _Decider:
         else:
             what = f"value {rc.value:#x} is not a multiple of {site.spec.granule}"
         who = ", ".join(PROFILE_LABEL[p] for p in rc.rejected_by) or "no linker reports it; the code is silently wrong"
-        if rc.rejected_by and not all(site.spec.limits[p].aligns for p in rc.rejected_by) and rc.misaligned:
-            who += "; others drop the low bits silently"
+        silent = [PROFILE_LABEL[p] for p in self.profiles if not site.spec.limits[p].aligns]
+        if rc.misaligned and silent:
+            who += f"; {', '.join(silent)} silently drops the low bits"
         if broken:
             reason = f"no layout of the model fits: {what} ({who})"
         else:
             reason = f"fails in some layouts: {what} ({who})"
         notes = () if isinstance(fit, (Proved, Witness)) else (f"whether any layout fits is undecided: {fit.reason}",)
         return _Verdict("broken" if broken else "vulnerable", reason, env, notes)
+
+
+    def _readable(self, site, partial) -> dict | None:
+        """A complete layout, moved to a conventional image base when that keeps the failure.
+
+        The solver's extremes often sit at address 0 or near 2^64; the same relative
+        layout at HINT_BASE is easier to read and to feed to a linker.
+        """
+        env = self.frame.complete(partial)
+        if env is None or self.frame.base_fixed:
+            return env
+        step = max(s.align for s in self.frame.slots.values()) if self.frame.slots else 1
+        delta = -(-HINT_BASE // step) * step - env[BASE]
+        moved = {k: a + delta for k, a in env.items()}
+        rc = recheck(site, moved, self.profiles, self.model.veneers)
+        if (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
+            return moved
+        return env
 
 
 def _result(ob: _Object, site: Site, v: _Verdict) -> SiteResult:

@@ -1,0 +1,57 @@
+"""Shared test support: real toolchain parts, assembled fixtures, linker oracles.
+
+A missing clang or linker fails the run: an oracle test must never be skipped
+silently.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures"
+TOOLS = {"clang": "clang", "lld": "ld.lld", "bfd": "aarch64-linux-gnu-ld", "ar": "llvm-ar"}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(TOOLS[name])
+    if path is None:
+        pytest.fail(f"{TOOLS[name]} is not installed; run the README's test command, which installs it")
+    return path
+
+
+_cache: dict[tuple, Path] = {}
+
+
+def assemble(src: Path, out_dir: Path, big_endian: bool = False) -> Path:
+    """Assemble one .S fixture with clang (cached per session)."""
+    key = (src, big_endian)
+    if key in _cache and _cache[key].exists():
+        return _cache[key]
+    target = "aarch64_be-linux-gnu" if big_endian else "aarch64-linux-gnu"
+    out = out_dir / f"{src.stem}{'.be' if big_endian else ''}.o"
+    subprocess.run([tool("clang"), f"--target={target}", "-I", str(FIXTURES), "-c", str(src), "-o", str(out)],
+                   check=True, capture_output=True, text=True)
+    _cache[key] = out
+    return out
+
+
+@pytest.fixture(scope="session")
+def objdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("objs")
+
+
+def link(linker: str, obj: Path, script: str, work: Path, big_endian: bool = False) -> subprocess.CompletedProcess:
+    """Link ``obj`` with a linker script; returns the finished process (never raises)."""
+    work.mkdir(parents=True, exist_ok=True)
+    lds = work / f"{linker}.lds"
+    lds.write_text(script)
+    out = work / f"{linker}.out"
+    cmd = [tool(linker), "-T", str(lds), str(obj), "-o", str(out), "-e", "0"]
+    if linker == "bfd":
+        cmd[1:1] = ["-EB" if big_endian else "-EL", "--no-warn-rwx-segments"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
