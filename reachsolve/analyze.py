@@ -22,13 +22,15 @@ from .errors import InputError
 from .inputs import load
 from .layout import Frame, Slot
 from .model import LayoutModel
-from .relocs import PROFILE_LABEL
+from .relocs import PROFILE_LABEL, repaired_by_veneer
 from .report import (Counterexample, FileError, FileSummary, Placement, Report, SiteResult,
                      SymbolPlacement)
 from .sites import Site, extract_sites, symbol_alignment
 
 PAGE = 4096
-HINT_BASE = 0x40000000  # where counterexamples are shown when the base is free
+# Where counterexamples are shown when the image base is free: low addresses read
+# best; 2^40 still fails absolute 32-bit types without 64-bit wrap-around.
+HINT_BASES = (0x40000000, 1 << 40)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ def _group_key(site: Site):
     return (site.spec.name, "lin", e.coeffs, ("sec", site.section), site.anchor)
 
 
+def _same_section(site: Site) -> bool:
+    return site.target_section == site.section
+
+
 def _strip(e: Lin) -> Lin:
     return Lin(e.coeffs, 0)
 
@@ -125,7 +131,7 @@ class _Decider:
     def _linear(self, sites: Sequence[Site], dom, d: Lin) -> list[_Verdict]:
         spec = sites[0].spec
         raw = spec.range(self.profiles)
-        veneered = self.model.veneers and spec.veneer
+        veneered = self.model.veneers and repaired_by_veneer(spec, self.profiles, _same_section(sites[0]))
         rng = None if veneered else raw
         g = spec.granule
         b = self._bounds(d, dom)
@@ -261,20 +267,21 @@ class _Decider:
 
 
     def _readable(self, site, partial) -> dict | None:
-        """A complete layout, moved to a conventional image base when that keeps the failure.
+        """A complete layout, moved to a conventional image base (HINT_BASES) when that keeps the failure.
 
         The solver's extremes often sit at address 0 or near 2^64; the same relative
-        layout at HINT_BASE is easier to read and to feed to a linker.
+        layout there is easier to read and to feed to a linker.
         """
         env = self.frame.complete(partial)
         if env is None or self.frame.base_fixed:
             return env
         step = max(s.align for s in self.frame.slots.values()) if self.frame.slots else 1
-        delta = -(-HINT_BASE // step) * step - env[BASE]
-        moved = {k: a + delta for k, a in env.items()}
-        rc = recheck(site, moved, self.profiles, self.model.veneers)
-        if (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
-            return moved
+        for hint in HINT_BASES:
+            delta = -(-hint // step) * step - env[BASE]
+            moved = {k: a + delta for k, a in env.items()}
+            rc = recheck(site, moved, self.profiles, self.model.veneers)
+            if (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
+                return moved
         return env
 
 

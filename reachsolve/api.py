@@ -13,6 +13,7 @@ from .elf import ObjectFile, read_object
 from .errors import InputError
 from .inputs import load
 from .model import LayoutModel
+from .relocs import repaired_by_veneer
 from .solver import site_terms, solve  # noqa: F401  (solve is re-exported)
 
 
@@ -52,7 +53,8 @@ def site_query(path: str, section: str, offset: int, model: LayoutModel | None =
     spec = site.spec
     rng = spec.range(model.profiles)
     bad = []
-    if rng is not None and not (model.veneers and spec.veneer):
+    if rng is not None and not (model.veneers and repaired_by_veneer(spec, model.profiles,
+                                                                     site.target_section == site.section)):
         bad.append(Outside(expr, rng[0], rng[1]))
     if spec.granule > 1 and not spec.formula.paged:
         bad.append(NotMultiple(expr, spec.granule))

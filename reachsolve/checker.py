@@ -13,7 +13,7 @@ from typing import Mapping
 from .constraints import Var
 from .disasm import decode
 from .encode import insert
-from .relocs import Check, Field, Formula
+from .relocs import Check, Field, Formula, repaired_by_veneer
 from .sites import Site
 
 _PAGE_MASK = ~0xFFF
@@ -59,9 +59,9 @@ def recheck(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], venee
     rng = spec.range(profiles)
     misaligned = value % spec.granule != 0 and not spec.formula.paged
     out = rng is not None and not rng[0] <= value <= rng[1]
-    if out and veneers and spec.veneer:
+    if out and veneers and repaired_by_veneer(spec, profiles, site.target_section == site.section):
         out = False  # a linker would route this branch through a veneer
-    rejected = spec.rejecting_linkers(value, profiles) if (out or misaligned) else ()
+    rejected = spec.rejecting_linkers(value, profiles, veneers, site.target_section == site.section)
     field = spec.field
     if field.is_data:
         width = 8 * field.container

@@ -30,6 +30,9 @@ SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON, SHN_XINDEX = 0, 0xFF00, 0xFFF1, 0
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 STT_SECTION = 3
 SYM_UNDEF, SYM_ABS, SYM_COMMON = -1, -2, -3  # codes in ObjectFile.symbol_section
+# Sections that are tables of the object itself: a relocation section's sh_info
+# naming one of them is corrupt.
+_NOT_RELOCATABLE = (SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX)
 
 _REV_MACHINE = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
 _REV_ETYPE = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
@@ -125,6 +128,8 @@ class ObjectFile:
     # -- header --------------------------------------------------------------
     def _parse_header(self) -> None:
         d = self.data
+        if not d:
+            raise self._fail("empty file; not an ELF object")
         if len(d) < 4 or d[:4] != b"\x7fELF":
             raise self._fail("not an ELF file (bad magic)")
         if len(d) < 16:
@@ -147,7 +152,7 @@ class ObjectFile:
         machine = hdr["e_machine"]
         machine = ENUM_E_MACHINE.get(machine, machine) if isinstance(machine, str) else machine
         if machine != EM_AARCH64:
-            label = _REV_MACHINE.get(machine, f"machine {machine}")
+            label = _REV_MACHINE.get(machine, f"e_machine {machine}")
             raise self._fail(f"machine is {label}, not EM_AARCH64")
         etype = hdr["e_type"]
         etype = ENUM_E_TYPE.get(etype, etype) if isinstance(etype, str) else etype
@@ -172,6 +177,8 @@ class ObjectFile:
         first = self._table(self._shoff, 64, dt, "section header 0")[0]
         shnum = self._shnum or int(first["size"])  # gABI extended numbering
         shstrndx = int(first["link"]) if self._shstrndx == SHN_XINDEX else self._shstrndx
+        if shnum == 0:
+            raise self._fail(f"e_shoff is {self._shoff:#x}, but the section count is 0")
         if shnum > len(self.data) // 64:
             raise self._fail(f"section count {shnum} cannot fit in a {len(self.data)}-byte file")
         sh = self._table(self._shoff, shnum * 64, dt, "section header table")
@@ -215,7 +222,10 @@ class ObjectFile:
         end = table.find(b"\0", off)
         if end < 0:
             raise self._fail(f"{what}: string at {off:#x} is not NUL-terminated")
-        return table[off:end].decode("utf-8", "backslashreplace")
+        text = table[off:end].decode("utf-8", "backslashreplace")
+        if not text.isprintable():  # names end up in one-line messages and reports
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return text
 
     def section_data(self, index: int) -> bytes:
         s = self.sections[index]
@@ -247,8 +257,10 @@ class ObjectFile:
         self._strtab = self._bytes(strsec.offset, strsec.size, f"string table (section {st.link})")
         if st.info > len(syms):
             raise self._fail(f"{what}: first global index {st.info} exceeds the symbol count {len(syms)}")
-        if len(syms) and int(syms["name"].max()) >= len(self._strtab):
-            bad = int(np.argmax(syms["name"] >= len(self._strtab)))
+        # An empty string table is allowed (gABI); then only offset 0, the empty name, is.
+        limit = max(len(self._strtab), 1)
+        if len(syms) and int(syms["name"].max()) >= limit:
+            bad = int(np.argmax(syms["name"] >= limit))
             raise self._fail(f"{what}: symbol {bad} name offset {int(syms['name'][bad]):#x} is outside the string table")
         shndx = syms["shndx"].astype(np.uint32)
         xs = np.nonzero(shndx == SHN_XINDEX)[0]
@@ -260,6 +272,9 @@ class ObjectFile:
             if len(ext) != len(syms):
                 raise self._fail(f"extended index table (section {tabs[0].index}) has {len(ext)} entries for {len(syms)} symbols")
             shndx[xs] = ext[xs]
+            zero = xs[shndx[xs] == 0]
+            if len(zero):
+                raise self._fail(f"{what}: symbol {int(zero[0])} has extended section index 0, the null section")
         n = len(self.sections)
         special = (shndx == SHN_UNDEF) | (shndx == SHN_ABS) | (shndx == SHN_COMMON)
         special[xs] = False  # an extended index always names a real section
@@ -304,6 +319,10 @@ class ObjectFile:
                 raise self._fail(f"{what}: sh_entsize {s.entsize} is not {dt.itemsize}")
             if not 0 < s.info < len(self.sections):
                 raise self._fail(f"{what}: sh_info {s.info} does not name a section")
+            target = self.sections[s.info]
+            if target.type in _NOT_RELOCATABLE:
+                raise self._fail(f"{what}: sh_info {s.info} names {target.name or 'section'} ({target.type_name}), "
+                                 f"which relocations cannot apply to")
             if s.size and s.link != self.symtab_index:
                 raise self._fail(f"{what}: sh_link {s.link} is not the symbol table")
             tab = self._table(s.offset, s.size, dt, what)

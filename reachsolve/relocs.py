@@ -101,7 +101,7 @@ class RelocSpec:
     limits: Mapping[str, Limit]
     granule: int = 1  # the value must be a multiple of this
     scale: int = 0    # LO12: access-size shift; MOVW: group shift
-    veneer: bool = False  # linkers repair an overflow with a veneer/thunk
+    veneer: bool = False  # linkers may repair an overflow with a veneer/thunk (see VENEERS)
 
     def range(self, profiles: tuple[str, ...]) -> tuple[int, int] | None:
         """Closed range of values every linker in ``profiles`` accepts, trimmed to the granule."""
@@ -117,17 +117,38 @@ class RelocSpec:
         g = self.granule
         return -((-lo) // g) * g, (hi // g) * g
 
-    def rejecting_linkers(self, value: int, profiles: tuple[str, ...]) -> tuple[str, ...]:
-        """The linkers (of ``profiles``) that would report ``value``."""
+    def rejecting_linkers(self, value: int, profiles: tuple[str, ...], veneers: bool = False,
+                          same_section: bool = False) -> tuple[str, ...]:
+        """The linkers (of ``profiles``) that would report ``value``; with ``veneers``,
+        a linker that repairs this branch with a veneer does not report its range."""
         out = []
         for p in profiles:
             lim = self.limits[p]
             iv = lim.interval()
-            if iv is not None and not iv[0] <= value <= iv[1]:
+            if iv is not None and not iv[0] <= value <= iv[1] and not (
+                    veneers and repaired_by_veneer(self, (p,), same_section)):
                 out.append(p)
-            elif lim.aligns and value % self.granule:
+            elif lim.aligns and value % self.granule and not self.formula.paged:
                 out.append(p)
         return tuple(out)
+
+
+# Which overflowing branches each linker repairs with a veneer. ld.lld adds a
+# thunk for any b/bl out of range; GNU ld 2.40 reports "relocation truncated to
+# fit" for a target in the branch's own section; the module loader has no veneers
+# without module PLTs.
+VENEERS = {"lld": "any", "bfd": "other-section", "kmod": "none"}
+
+
+def repaired_by_veneer(spec: "RelocSpec", profiles: tuple[str, ...], same_section: bool) -> bool:
+    """Would every linker in ``profiles`` route an out-of-range ``spec`` branch through a veneer?"""
+    if not spec.veneer:
+        return False
+    for p in profiles:
+        policy = VENEERS[p]
+        if policy == "none" or (policy == "other-section" and same_section):
+            return False
+    return True
 
 
 def _same(limit: Limit, **over: Limit) -> dict[str, Limit]:
@@ -136,14 +157,16 @@ def _same(limit: Limit, **over: Limit) -> dict[str, Limit]:
     return d
 
 
-def _branch(bits: int) -> dict[str, Limit]:
-    # GNU ld and the module loader shift the low bits out without a word.
-    return _same(Limit(Check.INT, bits), bfd=Limit(Check.INT, bits, aligns=False),
+def _branch(bits: int, lld_aligns: bool = True) -> dict[str, Limit]:
+    # GNU ld and the module loader shift the low bits out without a word; so
+    # does ld.lld 14 for b/bl and tbz (it checks alignment on the 19-bit forms only).
+    return _same(Limit(Check.INT, bits, aligns=lld_aligns), bfd=Limit(Check.INT, bits, aligns=False),
                  kmod=Limit(Check.INT, bits, aligns=False))
 
 
-_LO12_NOCHECK = _same(Limit(Check.NONE), bfd=Limit(Check.NONE, aligns=False),
-                      kmod=Limit(Check.NONE, aligns=False))
+# Both linkers report a misaligned :lo12: load/store offset (GNU ld as "relocation
+# truncated to fit"); the module loader writes it silently.
+_LO12_NOCHECK = _same(Limit(Check.NONE), kmod=Limit(Check.NONE, aligns=False))
 
 _B19 = frozenset({"b.cond", "cbz"})
 _LIT = frozenset({"ldr-literal"})
@@ -171,11 +194,12 @@ CATALOGUE: tuple[RelocSpec, ...] = (
               _same(Limit(Check.INT, 21))),
     RelocSpec("R_AARCH64_ADR_PREL_PG_HI21", 275, Formula.PAGE, Field.ADRP, frozenset({"adrp"}),
               _same(Limit(Check.INT, 33)), granule=4096),
-    RelocSpec("R_AARCH64_TSTBR14", 279, Formula.PREL, Field.IMM14, frozenset({"tbz"}), _branch(16), granule=4),
+    RelocSpec("R_AARCH64_TSTBR14", 279, Formula.PREL, Field.IMM14, frozenset({"tbz"}), _branch(16, False),
+              granule=4),
     RelocSpec("R_AARCH64_CONDBR19", 280, Formula.PREL, Field.IMM19, _B19, _branch(21), granule=4),
-    RelocSpec("R_AARCH64_JUMP26", 282, Formula.PREL, Field.IMM26, frozenset({"b"}), _branch(28),
+    RelocSpec("R_AARCH64_JUMP26", 282, Formula.PREL, Field.IMM26, frozenset({"b"}), _branch(28, False),
               granule=4, veneer=True),
-    RelocSpec("R_AARCH64_CALL26", 283, Formula.PREL, Field.IMM26, frozenset({"bl"}), _branch(28),
+    RelocSpec("R_AARCH64_CALL26", 283, Formula.PREL, Field.IMM26, frozenset({"bl"}), _branch(28, False),
               granule=4, veneer=True),
     RelocSpec("R_AARCH64_LDST16_ABS_LO12_NC", 284, Formula.ABS, Field.LO12, _LDST, _LO12_NOCHECK,
               granule=2, scale=1),

@@ -120,7 +120,8 @@ def _site(obj: ObjectFile, sec: int, off: int, spec: RelocSpec, si: int, addend:
         name = obj.symbol_label(si)
         weak = (int(obj.symbols["info"][si]) >> 4) == STB_WEAK
         if where == SYM_ABS:
-            anchor = None
+            # Linkers compute in 64-bit two's complement: an absolute 0xffff...ffff is -1.
+            anchor, value = None, value - (1 << 64) if value >> 63 else value
         elif where in (SYM_UNDEF, SYM_COMMON):
             anchor, value = ("sym", si), 0
         else:
