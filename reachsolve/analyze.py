@@ -72,7 +72,7 @@ class _Object:
     def name(self, v) -> str:
         kind = v[0]
         if kind == "sec":
-            return f"base({self.labels[v[1]]})"
+            return f"base({self.labels.get(v[1]) or self.obj.sections[v[1]].name})"
         if kind == "sym":
             return f"addr({self.obj.symbol_label(v[1])})"
         if kind == "got":

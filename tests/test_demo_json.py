@@ -1,0 +1,102 @@
+"""The bundled demo object, the JSON contract, and determinism."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import assemble
+from reachsolve import analyze
+from reachsolve.cli import demo_object, main
+from reachsolve.elf import read_object
+
+DEMO_S = Path(__file__).parent.parent / "reachsolve" / "data" / "demo.S"
+
+
+def test_shipped_demo_object_is_built_from_its_source(objdir):
+    """demo.o is package data; it must be exactly what clang makes of demo.S."""
+    fresh = assemble(DEMO_S, objdir)
+    a = read_object("shipped", Path(demo_object()).read_bytes())
+    b = read_object("fresh", fresh.read_bytes())
+    assert [(s.name, s.type, s.flags, s.size) for s in a.sections] == \
+           [(s.name, s.type, s.flags, s.size) for s in b.sections]
+    for s in a.sections:
+        assert a.section_data(s.index) == b.section_data(s.index), s.name
+    assert a.symbols.tobytes() == b.symbols.tobytes()
+
+
+def test_demo_verdicts(capsys):
+    status = main(["demo"])
+    out = capsys.readouterr().out
+    assert status == 1
+    r = analyze([demo_object()])
+    by = {(s.reloc, s.offset): s for s in r.sites}
+    assert by[("R_AARCH64_CONDBR19", 0)].verdict == "vulnerable"
+    assert by[("R_AARCH64_ADR_PREL_LO21", 4)].verdict == "vulnerable"
+    assert by[("R_AARCH64_JUMP26", 0xc)].verdict == "robust"
+    assert by[("R_AARCH64_ADR_PREL_PG_HI21", 0x10)].verdict == "robust"
+    assert "relocation R_AARCH64_CONDBR19 out of range" in out
+
+
+def test_json_contract(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["check", "--format", "json", "-o", str(out), demo_object()]) == 1
+    doc = json.loads(out.read_text())
+    assert doc["tool"]["name"] == "reachsolve" and doc["tool"]["version"]
+    assert doc["model"]["name"] == "free" and doc["model"]["image_max"] == 128 << 20
+    assert set(doc["summary"]) == {"robust", "vulnerable", "broken", "unknown"}
+    assert sum(doc["summary"].values()) == len(doc["sites"])
+    keys = {"file", "section", "section_index", "offset", "reloc", "symbol", "addend", "target_section",
+            "instruction", "range", "verdict", "reason", "counterexample"}
+    order = [(s["file"], s["section_index"], s["offset"]) for s in doc["sites"]]
+    assert order == sorted(order)
+    for s in doc["sites"]:
+        assert keys <= set(s)
+        assert isinstance(s["offset"], int) and len(s["range"]) == 2
+        ce = s["counterexample"]
+        if s["verdict"] in ("vulnerable", "broken"):
+            assert isinstance(ce["value"], int)
+            assert {(p["section"], p["index"]) for p in ce["layout"]} >= {(s["section"], s["section_index"])}
+            assert all(isinstance(p["address"], int) for p in ce["layout"])
+        else:
+            assert ce is None
+
+
+def test_json_is_byte_identical_across_runs_and_hash_seeds(tmp_path, objdir):
+    fixtures = sorted((Path(__file__).parent / "fixtures").glob("*.S"))
+    objs = [str(assemble(p, objdir)) for p in fixtures]
+    outs = []
+    for seed in ("0", "1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        p = subprocess.run([sys.executable, "-m", "reachsolve", "check", "--format", "json", *objs],
+                           capture_output=True, env=env)
+        assert p.returncode in (0, 1), p.stderr
+        outs.append(p.stdout)
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_archive_members_are_named(tmp_path, objdir):
+    from conftest import tool
+    a = assemble(Path(__file__).parent / "fixtures" / "condbr19.S", objdir)
+    b = assemble(Path(__file__).parent / "fixtures" / "adr.S", objdir)
+    lib = tmp_path / "lib.a"
+    subprocess.run([tool("ar"), "rc", str(lib), str(a), str(b)], check=True)
+    r = analyze([str(lib)])
+    files = {s.file for s in r.sites}
+    assert files == {f"{lib}({a.name})", f"{lib}({b.name})"}
+    plain = analyze([str(a)])
+    assert [s.verdict for s in r.sites if s.file.endswith(f"({a.name})")] == [s.verdict for s in plain.sites]
+
+
+def test_library_site_query_matches_verdicts():
+    """The documented API: a site's z3 constraints, solved with a caller's own addition."""
+    from reachsolve import site_query
+    from reachsolve.constraints import Proved, Witness
+    from reachsolve.solver import solve
+
+    q = site_query(demo_object(), ".hyp.text", 0x0)          # cbz x0, hyp_panic: vulnerable
+    assert isinstance(solve(q.model + [q.violation]), Witness)
+    q = site_query(demo_object(), ".hyp.text", 0x18)         # tbnz to the same section: robust
+    assert isinstance(solve(q.model + [q.violation]), Proved)
