@@ -189,7 +189,8 @@ CATALOGUE: tuple[RelocSpec, ...] = (
               _same(Limit(Check.UINT, 32)), scale=16),
     RelocSpec("R_AARCH64_MOVW_UABS_G2", 267, Formula.ABS, Field.MOVW, frozenset({"movw"}),
               _same(Limit(Check.UINT, 48)), scale=32),
-    RelocSpec("R_AARCH64_LD_PREL_LO19", 273, Formula.PREL, Field.IMM19, _LIT, _branch(21), granule=4),
+    RelocSpec("R_AARCH64_LD_PREL_LO19", 273, Formula.PREL, Field.IMM19, _LIT,
+              {**_branch(21), "bfd": Limit(Check.INT, 21)}, granule=4),  # GNU ld checks literal alignment
     RelocSpec("R_AARCH64_ADR_PREL_LO21", 274, Formula.PREL, Field.ADR, frozenset({"adr"}),
               _same(Limit(Check.INT, 21))),
     RelocSpec("R_AARCH64_ADR_PREL_PG_HI21", 275, Formula.PAGE, Field.ADRP, frozenset({"adrp"}),
