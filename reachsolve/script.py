@@ -13,7 +13,12 @@ def _quote(name: str) -> str:
     return f'"{name}"' if any(ch in name for ch in ' ,;()"') else name
 
 
-def linker_script(site: SiteResult) -> str:
+# Where a linker puts the first GOT entry inside .got: GNU ld reserves .got[0].
+GOT_HEADER = {"lld": 0, "bfd": 8}
+
+
+def linker_script(site: SiteResult, linker: str = "lld") -> str:
+    """The script for ``linker`` ("lld" or "bfd"; they differ only in the GOT header)."""
     ce = site.counterexample
     if ce is None:
         raise ValueError("site has no counterexample")
@@ -26,7 +31,9 @@ def linker_script(site: SiteResult) -> str:
         lines.append(f"  {_quote(p.section)} {p.address:#x} : {{ *({_quote(p.section)}) }}")
     got = [s for s in ce.symbols if s.kind == "got"]
     if got:
-        lines.append(f"  .got {got[0].address:#x} : {{ *(.got) }}")
+        if len(got) > 1:
+            raise ValueError("several GOT slots: their order inside .got is the linker's choice")
+        lines.append(f"  .got {got[0].address - GOT_HEADER[linker]:#x} : {{ *(.got) }}")
     lines.append("}")
     for s in ce.symbols:
         if s.kind == "undefined":

@@ -68,6 +68,9 @@ def link(linker: str, obj: Path, script: str, work: Path, big_endian: bool = Fal
     cmd = [tool(linker), "-T", str(lds), str(obj), "-o", str(out), "-e", "0", "--no-check-sections"]
     if linker == "bfd":
         cmd[1:1] = ["-EB" if big_endian else "-EL", "--no-warn-rwx-segments"]
+    # Report every failing site: ld.lld stops at 20 errors, GNU ld at 10 overflows.
+    # ld.lld 14 would turn an adrp/ldr GOT pair into a direct adrp/add; the model is the GOT.
+    cmd += ["--error-limit=0", "--no-relax"] if linker == "lld" else ["--verbose"]
     if keep_going:
         cmd.append("--noinhibit-exec")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -14,12 +14,14 @@ from reachsolve.elf import read_object
 from reachsolve.script import linker_script
 
 FILES = sorted(p for p in FIXTURES.glob("*.S"))
-LABEL = re.compile(r"^(x|nv|lld)_(robust|vulnerable|broken|unknown)_\d+$")
+LABEL = re.compile(r"^(x|nv|lld|big)_(robust|vulnerable|broken|unknown)_\d+$")
 MODES = {  # mode -> (model, label prefixes in order of preference)
     "default": (LayoutModel(), ("x",)),
     "no-veneers": (LayoutModel(veneers=False), ("nv", "x")),
     "lld": (LayoutModel(linker="lld"), ("lld", "x")),
+    "big-image": (LayoutModel(image_max=8 << 30), ("big", "x")),
 }
+ORACLE_MODES = ("default", "big-image")
 
 
 def expectations(obj: Path, prefixes: tuple[str, ...]) -> dict[tuple[int, int], str]:
@@ -71,9 +73,10 @@ def _rejection(linker: str, site) -> re.Pattern:
 
 
 def _oracle_cases():
-    for src in FILES:
-        for be in (False, True):
-            yield pytest.param(src, be, id=f"{src.stem}-{'be' if be else 'le'}")
+    for mode in ORACLE_MODES:
+        for src in FILES:
+            for be in (False, True):
+                yield pytest.param(src, be, mode, id=f"{src.stem}-{'be' if be else 'le'}-{mode}")
 
 
 # Types the installed linkers do not implement at all: they refuse the whole object.
@@ -104,14 +107,14 @@ def _linked_word(out: Path, section: str, address: int, size: int, big_endian: b
     return None
 
 
-@pytest.mark.parametrize("src,big_endian", list(_oracle_cases()))
-def test_counterexamples_rejected_by_linkers(src, big_endian, objdir, tmp_path):
+@pytest.mark.parametrize("src,big_endian,mode", list(_oracle_cases()))
+def test_counterexamples_rejected_by_linkers(src, big_endian, mode, objdir, tmp_path):
     """The linker whose limit a counterexample crosses rejects that same site; a
     linker that does not check writes exactly the garbled encoding we predicted."""
     from reachsolve.disasm import decode
 
     obj = assemble(src, objdir, big_endian)
-    report = analyze([str(obj)], LayoutModel())
+    report = analyze([str(obj)], MODES[mode][0])
     checked = silent = 0
     for s in report.sites:
         ce = s.counterexample
@@ -123,18 +126,18 @@ def test_counterexamples_rejected_by_linkers(src, big_endian, objdir, tmp_path):
             work = tmp_path / f"{s.section_index}-{s.offset:x}-{ld}"
             refusal = _unsupported(ld, report)
             if refusal:
-                proc = link(ld, obj, linker_script(s), work, big_endian)
+                proc = link(ld, obj, linker_script(s, ld), work, big_endian)
                 assert proc.returncode != 0 and refusal in proc.stderr
                 continue
             if ld in ce.rejected_by:
-                proc = link(ld, obj, linker_script(s), work, big_endian)
+                proc = link(ld, obj, linker_script(s, ld), work, big_endian)
                 assert proc.returncode != 0, f"{ld} accepted {s.section}+{s.offset:#x} at {ce}"
                 assert _rejection(ld, s).search(proc.stderr), proc.stderr
                 checked += 1
             elif ld == "bfd":
                 # This linker does not check: it must stay silent about the site and
                 # write the very encoding the checker predicted.
-                proc = link(ld, obj, linker_script(s), work, big_endian, keep_going=True)
+                proc = link(ld, obj, linker_script(s, ld), work, big_endian, keep_going=True)
                 assert f"({s.section}+{s.offset:#x})" not in proc.stderr
                 if s.instruction.startswith("."):
                     continue
@@ -146,21 +149,19 @@ def test_counterexamples_rejected_by_linkers(src, big_endian, objdir, tmp_path):
         assert checked or silent
 
 
-@pytest.mark.parametrize("src,big_endian", list(_oracle_cases()))
-def test_robust_sites_link_cleanly(src, big_endian, objdir, tmp_path):
+@pytest.mark.parametrize("src,big_endian,mode", list(_oracle_cases()))
+def test_robust_sites_link_cleanly(src, big_endian, mode, objdir, tmp_path):
     """Both linkers accept every robust site in the layouts the counterexamples use
     (and, when there is none, in a plain packed layout)."""
     obj = assemble(src, objdir, big_endian)
-    report = analyze([str(obj)], LayoutModel())
+    report = analyze([str(obj)], MODES[mode][0])
     robust = [s for s in report.sites if s.verdict == "robust"]
-    scripts = {linker_script(s) for s in report.sites if s.counterexample}
-    if not scripts:
-        scripts = {_packed_script(obj)}
-    for n, script in enumerate(sorted(scripts)):
-        for ld in ("lld", "bfd"):
-            if _unsupported(ld, report):
-                continue
-            proc = link(ld, obj, script, tmp_path / f"{n}", big_endian)
+    for ld in ("lld", "bfd"):
+        if _unsupported(ld, report):
+            continue
+        scripts = {linker_script(s, ld) for s in report.sites if s.counterexample} or {_packed_script(obj)}
+        for n, script in enumerate(sorted(scripts)):
+            proc = link(ld, obj, script, tmp_path / f"{ld}{n}", big_endian)
             for s in robust:
                 where = f"({s.section}+{s.offset:#x})"
                 assert where not in proc.stderr, f"{ld} rejects robust site {where}:\n{proc.stderr}"
