@@ -10,7 +10,7 @@ from . import __version__
 from .analyze import analyze
 from .errors import ModelError
 from .model import LayoutModel, parse_size
-from .render import text, to_json
+from .render import text, to_json, to_sarif
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +45,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--linker", choices=("lld", "bfd", "both", "module"), default="both",
                    help="whose limits apply (default both: lld and GNU ld)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per solver query")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--rlimit", type=int, default=0, metavar="N",
+                   help="z3 resource units per query, a deterministic limit (default: none)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="objects analyzed in parallel")
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="stop cleanly (input error) instead of using more memory than this")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="also list robust sites with their proofs")
 
@@ -56,14 +61,17 @@ def _run(args, paths) -> int:
         return 2
     try:
         model = LayoutModel(image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
-                            linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)))
+                            linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)),
+                            rlimit=max(0, args.rlimit))
     except ModelError as exc:
         print(f"reachsolve: error: {exc}", file=sys.stderr)
         return 2
-    report = analyze(paths, model)
+    if args.max_memory:
+        _limit_memory(args.max_memory)
+    report = analyze(paths, model, jobs=max(1, args.jobs))
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
-    out = to_json(report) if args.format == "json" else text(report, args.verbose)
+    out = {"json": to_json, "sarif": to_sarif}.get(args.format, lambda r: text(r, args.verbose))(report)
     if args.output:
         try:
             with open(args.output, "w") as f:
@@ -74,6 +82,20 @@ def _run(args, paths) -> int:
     else:
         sys.stdout.write(out)
     return report.exit_status
+
+
+def _limit_memory(nbytes: int) -> None:
+    """Cap the data segment (inherited by --jobs workers) and z3's own allocator."""
+    import resource
+
+    from .solver import limit_memory
+
+    soft = max(nbytes, 64 << 20)
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    limit_memory(soft >> 20)
 
 
 def demo_object() -> str:
@@ -93,8 +115,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     paths = args.files if args.cmd == "check" else [demo_object()]
     if args.cmd == "demo":
-        print(f"# reachsolve check {os.path.basename(paths[0])}  (source: reachsolve/data/demo.S)")
         args.verbose = True
+        if args.format == "text" and not args.output:
+            print(f"# reachsolve check {os.path.basename(paths[0])}  (source: reachsolve/data/demo.S)")
     try:
         return _run(args, paths)
     except KeyboardInterrupt:

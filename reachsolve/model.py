@@ -35,6 +35,7 @@ class LayoutModel:
     veneers: bool = True
     linker: str = "both"
     timeout_ms: int = 10_000
+    rlimit: int = 0  # z3 resource units per query (deterministic); 0: none
 
     def __post_init__(self):
         if self.linker not in PROFILE_CHOICES:
@@ -48,4 +49,5 @@ class LayoutModel:
 
     def describe(self) -> dict:
         return {"name": self.name, "image_base": self.image_base, "image_max": self.image_max,
-                "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms}
+                "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms,
+                "rlimit": self.rlimit}

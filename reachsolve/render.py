@@ -107,3 +107,50 @@ def to_dict(report: Report) -> dict:
 
 def to_json(report: Report) -> str:
     return json.dumps(to_dict(report), indent=2) + "\n"
+
+
+_SARIF_RULES = {
+    "broken": ("error", "No layout of the model lets this relocation fit."),
+    "vulnerable": ("error", "Some layouts of the model put this relocation out of range or misalign it."),
+    "unknown": ("warning", "reachsolve could not decide this relocation site."),
+    "robust": ("none", "Proved to fit for every layout of the model."),
+}
+
+
+def to_sarif(report: Report, include_robust: bool = False) -> str:
+    """SARIF 2.1.0: one result per undecided or failing site, located by section and offset."""
+    rules = [{"id": v, "shortDescription": {"text": d}, "defaultConfiguration": {"level": lvl}}
+             for v, (lvl, d) in _SARIF_RULES.items()]
+    results = []
+    for s in report.sites:
+        if s.verdict == "robust" and not include_robust:
+            continue
+        props = {"reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "expression": s.expression,
+                 "range": list(s.range) if s.range else None, "instruction": s.instruction}
+        if s.counterexample:
+            ce = s.counterexample
+            props["counterexample"] = {"value": ce.value, "rejected_by": list(ce.rejected_by),
+                                       "layout": {p.section: p.address for p in ce.layout}}
+        results.append({
+            "ruleId": s.verdict,
+            "level": _SARIF_RULES[s.verdict][0],
+            "message": {"text": f"{_headline(s)}: {s.reason}"},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": s.file},
+                "address": {"kind": "section", "name": s.section, "relativeAddress": s.offset}}}],
+            "properties": props,
+        })
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": report.tool, "version": report.version, "rules": rules}},
+            "invocations": [{"executionSuccessful": not report.errors,
+                             "toolExecutionNotifications": [
+                                 {"level": "error", "message": {"text": f"{e.file}: {e.message}"}}
+                                 for e in report.errors]}],
+            "properties": {"model": dict(report.model), "summary": report.summary},
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, indent=2) + "\n"

@@ -6,12 +6,23 @@ unbounded integers (linear integer arithmetic), so nothing wraps silently.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import z3
 
 from .constraints import (PAGE, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple,
                           NotMultiple, Outside, PageDiff, Proved, Unknown, Var, Witness)
+
+
+# Every object is decided in a z3 context of its own, so that no answer depends on
+# which objects were decided before it in the same process (--jobs determinism).
+_session = z3.Context()
+
+
+def new_session() -> None:
+    global _session
+    _session = z3.Context()
 
 
 def var_name(v: Var) -> str:
@@ -21,7 +32,8 @@ def var_name(v: Var) -> str:
 class _Builder:
     """Translates IR to z3 terms; Page() gets a fresh quotient variable each time."""
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: z3.Context | None = None) -> None:
+        self.ctx = ctx or _session
         self.vars: dict[Var, z3.ArithRef] = {}
         self.side: list[z3.BoolRef] = []
         self._pages = 0
@@ -29,18 +41,18 @@ class _Builder:
     def var(self, v: Var) -> z3.ArithRef:
         x = self.vars.get(v)
         if x is None:
-            x = self.vars[v] = z3.Int(var_name(v))
+            x = self.vars[v] = z3.Int(var_name(v), self.ctx)
         return x
 
     def lin(self, e: Lin) -> z3.ArithRef:
-        t = z3.IntVal(e.const)
+        t = z3.IntVal(e.const, self.ctx)
         for v, c in e.coeffs:
             t = t + (self.var(v) if c == 1 else c * self.var(v))
         return t
 
     def page(self, e: Lin) -> z3.ArithRef:
         self._pages += 1
-        q = z3.Int(f"page!{self._pages}")
+        q = z3.Int(f"page!{self._pages}", self.ctx)
         x = self.lin(e)
         self.side += [PAGE * q <= x, x < PAGE * q + PAGE]
         return PAGE * q
@@ -75,8 +87,8 @@ class _Builder:
 
 
 def to_z3(constraints: Iterable[Constraint]) -> tuple[list[z3.BoolRef], dict[Var, z3.ArithRef]]:
-    """z3 formulas for ``constraints`` and the variables they use (for library callers)."""
-    b = _Builder()
+    """z3 formulas for ``constraints`` and the variables they use, in z3's main context."""
+    b = _Builder(z3.main_ctx())
     fs = [b.cons(c) for c in constraints]
     return fs + b.side, b.vars
 
@@ -85,17 +97,42 @@ def _witness(model: z3.ModelRef, vars: dict[Var, z3.ArithRef]) -> Witness:
     return Witness({v: model.eval(x, model_completion=True).as_long() for v, x in vars.items()})
 
 
+@dataclass(frozen=True)
+class Budget:
+    """Per-query limits: wall-clock ``timeout_ms`` and z3's deterministic ``rlimit``
+    (resource units; 0 means none). Either one running out gives Unknown, never a proof."""
+
+    timeout_ms: int = 10_000
+    rlimit: int = 0
+
+    def gave_up(self, why: str) -> Unknown:
+        limits = f"timeout {self.timeout_ms} ms" + (f", rlimit {self.rlimit}" if self.rlimit else "")
+        return Unknown(f"solver gave up ({why or 'resource limit'}; {limits})")
+
+    def apply(self, s) -> None:
+        s.set("timeout", self.timeout_ms)
+        if self.rlimit:
+            s.set("rlimit", self.rlimit)
+
+
+def limit_memory(megabytes: int) -> None:
+    """Make z3 give up (Unknown) rather than grow past ``megabytes``."""
+    z3.set_param("memory_max_size", max(1, megabytes))
+
+
 class Stats:
     """Solver calls made, so speed from skipped work stays visible."""
 
     calls = 0
 
 
-def find(constraints: Sequence[Constraint], timeout_ms: int) -> Proved | Witness | Unknown:
+def find(constraints: Sequence[Constraint], budget: Budget) -> Proved | Witness | Unknown:
     """Is there an assignment satisfying every constraint?"""
-    fs, vars = to_z3(constraints)
-    s = z3.SolverFor("QF_LIA")
-    s.set("timeout", timeout_ms)
+    b = _Builder()
+    fs = [b.cons(c) for c in constraints] + b.side
+    vars = b.vars
+    s = z3.SolverFor("QF_LIA", ctx=_session)
+    budget.apply(s)
     s.add(*fs)
     Stats.calls += 1
     r = s.check()
@@ -103,11 +140,11 @@ def find(constraints: Sequence[Constraint], timeout_ms: int) -> Proved | Witness
         return Proved()
     if r == z3.sat:
         return _witness(s.model(), vars)
-    return Unknown(f"solver gave up: {s.reason_unknown()}")
+    return budget.gave_up(s.reason_unknown())
 
 
 def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
-            timeout_ms: int) -> Bound | Proved | Unknown:
+            budget: Budget) -> Bound | Proved | Unknown:
     """The largest (or smallest) value of ``expr``; Proved means no layout exists.
 
     z3's optimum is then confirmed by a second, plain query that must be UNSAT:
@@ -116,8 +153,8 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
     b = _Builder()
     fs = [b.cons(c) for c in constraints]
     target = b.expr(expr)
-    o = z3.Optimize()
-    o.set("timeout", timeout_ms)
+    o = z3.Optimize(ctx=_session)
+    budget.apply(o)
     o.add(*fs, *b.side)
     h = o.maximize(target) if maximize else o.minimize(target)
     Stats.calls += 1
@@ -125,13 +162,13 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
     if r == z3.unsat:
         return Proved()
     if r != z3.sat:
-        return Unknown(f"solver gave up: {o.reason_unknown()}")
+        return budget.gave_up(o.reason_unknown())
     val = (o.upper(h) if maximize else o.lower(h))
     if not z3.is_int_value(val):
         return Unknown(f"expression is unbounded under the model ({val})")
     value = val.as_long()
     beyond = Outside(expr, -(1 << 70), value) if maximize else Outside(expr, value, 1 << 70)
-    confirm = find(list(constraints) + [beyond], timeout_ms)
+    confirm = find(list(constraints) + [beyond], budget)
     if not isinstance(confirm, Proved):
         return Unknown("solver optimum could not be confirmed" if isinstance(confirm, Witness)
                        else confirm.reason)
@@ -141,17 +178,17 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
 
 def site_terms(domain: Sequence[Constraint], expr: Expr, violations: Sequence[Constraint]):
     """(layout constraints, value term, violation formula, vars by name) for library callers."""
-    b = _Builder()
+    b = _Builder(z3.main_ctx())
     model = [b.cons(c) for c in domain]
     value = b.expr(expr)
     viol = z3.Or(*[b.cons(c) for c in violations]) if violations else z3.BoolVal(False)
     return model + b.side, value, viol, {var_name(v): x for v, x in b.vars.items()}
 
 
-def solve(formulas: Sequence, timeout_ms: int = 10_000) -> Proved | Witness | Unknown:
+def solve(formulas: Sequence, budget: Budget = Budget()) -> Proved | Witness | Unknown:
     """Solve caller-built z3 formulas (e.g. a SiteQuery plus constraints of their own)."""
     s = z3.Solver()
-    s.set("timeout", timeout_ms)
+    budget.apply(s)
     s.add(*formulas)
     r = s.check()
     if r == z3.unsat:
@@ -159,4 +196,4 @@ def solve(formulas: Sequence, timeout_ms: int = 10_000) -> Proved | Witness | Un
     if r == z3.sat:
         m = s.model()
         return Witness({d.name(): m[d].as_long() for d in m.decls() if z3.is_int_value(m[d])})
-    return Unknown(f"solver gave up: {s.reason_unknown()}")
+    return budget.gave_up(s.reason_unknown())

@@ -1,0 +1,83 @@
+"""Solver limits, parallel runs and memory caps never turn into wrong verdicts."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FIXTURES, assemble
+from reachsolve import LayoutModel, analyze
+from reachsolve.cli import demo_object, main
+
+
+def _objs(objdir):
+    return [str(assemble(p, objdir)) for p in sorted(FIXTURES.glob("*.S"))]
+
+
+def test_solver_giving_up_is_unknown_never_robust(objdir):
+    """z3's deterministic resource limit provokes a give-up in every solver query."""
+    full = analyze(_objs(objdir), LayoutModel())
+    starved = analyze(_objs(objdir), LayoutModel(rlimit=1))
+    assert len(full.sites) == len(starved.sites)
+    gave_up = 0
+    for a, b in zip(full.sites, starved.sites):
+        assert a.key == b.key
+        if b.verdict == "unknown" and "solver gave up" in b.reason:
+            gave_up += 1
+            assert "rlimit 1" in b.reason
+            continue
+        # Only verdicts that need no solver at all (fixed values, instruction mismatch) survive.
+        assert b.verdict == a.verdict and b.reason == a.reason
+        assert ("fixed at" in b.reason or b.reason.startswith("same section") or b.verdict == "unknown"
+                or b.counterexample is not None)
+    assert gave_up >= 20
+    assert not any(s.verdict == "robust" and "lies in" in s.reason for s in starved.sites)
+
+
+def test_timeout_option_reaches_the_model(tmp_path):
+    out = tmp_path / "r.json"
+    main(["check", "--timeout", "0.5", "--rlimit", "5000000", "--format", "json", "-o", str(out), demo_object()])
+    model = json.loads(out.read_text())["model"]
+    assert model["timeout_ms"] == 500 and model["rlimit"] == 5000000
+
+
+def test_jobs_and_hash_seed_do_not_change_json(objdir):
+    objs = _objs(objdir)
+    outs = set()
+    for jobs, seed in (("1", "0"), ("2", "1"), ("3", "99")):
+        p = subprocess.run([sys.executable, "-m", "reachsolve", "check", "--jobs", jobs, "--format", "json", *objs],
+                           capture_output=True, env=dict(os.environ, PYTHONHASHSEED=seed))
+        assert p.returncode == 1, p.stderr
+        outs.add(p.stdout)
+    assert len(outs) == 1
+
+
+def test_sarif_is_deterministic_and_lists_failing_sites(objdir):
+    objs = _objs(objdir)
+    runs = [subprocess.run([sys.executable, "-m", "reachsolve", "check", "--format", "sarif", *objs],
+                           capture_output=True, env=dict(os.environ, PYTHONHASHSEED=str(i))) for i in (1, 2)]
+    assert runs[0].stdout == runs[1].stdout
+    doc = json.loads(runs[0].stdout)
+    assert doc["version"] == "2.1.0"
+    results = doc["runs"][0]["results"]
+    report = analyze(objs)
+    assert len(results) == sum(1 for s in report.sites if s.verdict != "robust")
+    for r in results:
+        loc = r["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] and isinstance(loc["address"]["relativeAddress"], int)
+        assert r["ruleId"] in ("vulnerable", "broken", "unknown")
+
+
+def test_memory_cap_stops_cleanly_and_other_files_go_on(tmp_path):
+    big = tmp_path / "huge.o"
+    with open(big, "wb") as f:  # sparse: no disk used, but reading it needs 3 GiB
+        f.truncate(3 << 30)
+    p = subprocess.run([sys.executable, "-m", "reachsolve", "check", "--max-memory", "1G", "--format", "json",
+                        str(big), demo_object()], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(big) in lines[0] and "memory" in lines[0]
+    assert any(s["file"] == demo_object() for s in json.loads(p.stdout)["sites"])
