@@ -1,26 +1,18 @@
 """Readable algebra for site values: ``base(.text.hyp_panic) - base(.text) - 0x700``.
 
-sympy collects and cancels the symbolic part (a same-section branch loses its
-bases entirely); the printer writes constants in hex, as linker maps do.
+Lin has already collected and cancelled the symbolic part (a same-section
+branch loses its bases entirely); the printer writes constants in hex, as
+linker maps do.
 """
 from __future__ import annotations
-
-from functools import lru_cache
-
-import sympy
 
 from .constraints import Lin, PageDiff
 
 
-@lru_cache(maxsize=4096)
 def _shape(coeffs: tuple, labels: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
-    expr = sympy.Integer(0)
-    for (_, c), label in zip(coeffs, labels):
-        expr += c * sympy.Symbol(label)
-    expr = sympy.expand(expr)
-    terms = expr.as_coefficients_dict()
-    # Positive terms first, then by name: a stable, readable order.
-    return tuple(sorted(((str(k), int(c)) for k, c in terms.items() if k != 1),
+    # Lin has already collected and cancelled terms; order them for reading:
+    # positive terms first, then by name.
+    return tuple(sorted(((label, c) for (_, c), label in zip(coeffs, labels) if c),
                         key=lambda kc: (kc[1] < 0, kc[0])))
 
 

@@ -65,6 +65,33 @@ class Frame:
                     out.append(Disjoint(a, sa, b, sb))
         return out
 
+    # -- interval arithmetic (sound, solver-free bounds) ----------------------------
+    def span(self, d: Lin) -> tuple[int, int]:
+        """Bounds of ``d`` that hold in every layout: each variable lies inside the image.
+
+        Looser than the solver's (it ignores disjointness and alignment) but a proof.
+        """
+        top = self.model.image_max
+        lo = hi = d.const
+        total = 0
+        for v, c in d.coeffs:
+            total += c
+            room = top - self.slots[v].size
+            lo += min(0, c * room)
+            hi += max(0, c * room)
+        if total:
+            if self.base_fixed:
+                lo += total * self.model.image_base
+                hi += total * self.model.image_base
+            else:
+                lo += min(0, total * (ADDRESS_SPACE - top))
+                hi += max(0, total * (ADDRESS_SPACE - top))
+        return lo, hi
+
+    def always_multiple(self, d: Lin, g: int) -> bool:
+        """Is ``d`` (without its constant) a multiple of ``g`` in every layout?"""
+        return all((c * self.slots[v].align) % g == 0 for v, c in d.coeffs)
+
     # -- concrete layouts ---------------------------------------------------------
     def complete(self, partial: Mapping[Var, int]) -> dict[Var, int] | None:
         """Place every slot the partial layout leaves open; None if they do not fit."""

@@ -97,7 +97,7 @@ def to_dict(report: Report) -> dict:
         "files": [{
             "file": f.file, "sections": f.sections, "relocations": f.relocations,
             "not_range_checked": dict(f.not_range_checked), "skipped_nonalloc": f.skipped_nonalloc,
-            "assumptions": list(f.assumptions),
+            "assumptions": list(f.assumptions), "decisions": dict(f.decisions),
         } for f in report.files],
         "errors": [{"file": e.file, "message": e.message} for e in report.errors],
         "summary": report.summary,
@@ -106,7 +106,9 @@ def to_dict(report: Report) -> dict:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+    # No indentation: only then does the json module use its C encoder (about 5x faster
+    # on a kernel's 60 k sites). Pipe through `jq .` or `python3 -m json.tool` to read.
+    return json.dumps(to_dict(report)) + "\n"
 
 
 _SARIF_RULES = {

@@ -72,6 +72,7 @@ class FileSummary:
     not_range_checked: tuple[tuple[str, int], ...]
     skipped_nonalloc: int
     assumptions: tuple[str, ...]
+    decisions: tuple[tuple[str, int], ...] = ()  # how groups and sites were decided (work done)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,7 +45,14 @@ class Site:
     def got_var(self) -> Var:
         return ("got", self.symbol, self.addend)
 
+    @cached_property
+    def _value(self) -> Lin | PageDiff:
+        return self._build_value()
+
     def value_expr(self) -> Lin | PageDiff:
+        return self._value
+
+    def _build_value(self) -> Lin | PageDiff:
         """The relocation value as IR over the layout (AAELF64 5.7 formulas)."""
         place = Lin.var(("sec", self.section)) + self.offset
         f = self.spec.formula
