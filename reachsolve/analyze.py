@@ -8,6 +8,7 @@ of their own (a counterexample, and whether any layout fits at all).
 """
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -21,6 +22,7 @@ from .elf import ObjectFile, read_object
 from .errors import InputError
 from .inputs import load
 from .layout import Frame, Slot
+from .scriptmodel import OrderedFrame, ScriptLayout
 from .model import LayoutModel
 from .relocs import PROFILE_LABEL, repaired_by_veneer
 from .report import (Counterexample, FileError, FileSummary, Placement, Report, SiteResult,
@@ -28,6 +30,7 @@ from .report import (Counterexample, FileError, FileSummary, Placement, Report, 
 from .sites import Site, extract_sites, symbol_alignment
 
 PAGE = 4096
+BIG = 1 << 70
 # Where counterexamples are shown when the image base is free: low addresses read
 # best; 2^40 still fails absolute 32-bit types without 64-bit wrap-around.
 HINT_BASES = (0x40000000, 1 << 40)
@@ -49,15 +52,26 @@ class _Object:
         self.model = model
         self.ext = extract_sites(obj)
         secs = {s.index: Slot(s.name, s.size if s.occupies else 0, s.align) for s in obj.sections if s.alloc}
-        self.frame = Frame(model, secs)
+        self.layout = None
+        self.assumptions: list[str] = []
+        if model.script is not None:
+            self.layout = ScriptLayout(model.script, obj, model.script_path)
+            self.frame = OrderedFrame(model, self.layout, secs)
+            if self.layout.orphans:
+                names = ", ".join(obj.sections[i].name for i in self.layout.orphans[:5])
+                self.assumptions.append(f"{len(self.layout.orphans)} orphan sections ({names}...) lie anywhere in the "
+                                        f"image; as linked, after the last output section")
+        else:
+            self.frame = Frame(model, secs)
         names: dict[str, int] = defaultdict(int)
         for s in obj.sections:
             if s.alloc:
                 names[s.name] += 1
         self.labels = {s.index: (s.name if names[s.name] == 1 else f"{s.name}[{s.index}]")
-                       for s in obj.sections if s.alloc}
-        self.assumptions: list[str] = []
+                       for s in obj.sections if s.alloc and ("sec", s.index) in self.frame.slots}
         for sym, align in sorted(symbol_alignment(self.ext.sites, obj).items()):
+            if self.layout is not None and self.frame.bind_symbol(("sym", sym), obj.symbol_name(sym)):
+                continue
             self.frame.add(("sym", sym), Slot(obj.symbol_label(sym), 0, align))
             self.assumptions.append(f"undefined {obj.symbol_label(sym)} lies in the image, aligned to {align}")
         for s in self.ext.sites:
@@ -66,12 +80,40 @@ class _Object:
         if any(s.weak and s.anchor and s.anchor[0] == "sym" for s in self.ext.sites):
             self.assumptions.append("undefined weak symbols are taken to be defined somewhere in the image")
         self.stats: Counter = Counter()
+        self._exprs: dict[int, object] = {}
         self.feasible = self.frame.complete({})
         if self.feasible is not None and self.frame.problems(self.feasible):
             self.feasible = None
 
+    def veneers(self, site: Site) -> bool:
+        """May an out-of-range branch at this site rely on a veneer?"""
+        if not self.model.veneers:
+            return False
+        name = self.obj.sections[site.section].name
+        return not any(fnmatch.fnmatchcase(name, g) for g in self.model.no_veneers)
+
+    def unplaced(self, site: Site) -> str | None:
+        """Why a script leaves this site out of the image, if it does."""
+        if site.section in self.layout.discarded:
+            return f"the script discards {self.obj.sections[site.section].name}"
+        t = site.target_section
+        if t is not None and t in self.layout.discarded:
+            return f"the target section {self.obj.sections[t].name} is discarded by the script"
+        return None
+
+    def expr(self, site: Site):
+        """The site's value over this model's variables (script symbols substituted)."""
+        e = self._exprs.get(id(site))
+        if e is None:
+            e = self._exprs[id(site)] = self.frame.subst(site.value_expr())
+        return e
+
     def name(self, v) -> str:
         kind = v[0]
+        if kind == "pt":
+            return f"point({self.layout.items[self.layout.pos[v]].label})"
+        if kind == "aux":
+            return f"aux{v[1]}"
         if kind == "sec":
             return f"base({self.labels.get(v[1]) or self.obj.sections[v[1]].name})"
         if kind == "sym":
@@ -81,8 +123,8 @@ class _Object:
         return "image_base"
 
 
-def _group_key(site: Site):
-    e = site.value_expr()
+def _group_key(ob: _Object, site: Site):
+    e = ob.expr(site)
     if isinstance(e, PageDiff):
         return (site.spec.name, "page", e.a.coeffs, e.b.coeffs)
     return (site.spec.name, "lin", e.coeffs, ("sec", site.section), site.anchor)
@@ -96,9 +138,18 @@ def _strip(e: Lin) -> Lin:
     return Lin(e.coeffs, 0)
 
 
+def _with_aux(frame, env: dict) -> dict:
+    """A layout with the script's auxiliary values filled in (for evaluating terms)."""
+    out = dict(env)
+    for v in frame.L.aux:
+        out[v] = frame.L._var_value(v, out)
+    return out
+
+
 class _Decider:
     def __init__(self, ob: _Object):
         self.ob = ob
+        self.layout = ob.layout
         self.model = ob.model
         self.frame = ob.frame
         self.profiles = ob.model.profiles
@@ -106,10 +157,11 @@ class _Decider:
 
     def decide(self, sites: Sequence[Site]) -> list[_Verdict]:
         s0 = sites[0]
-        e0 = s0.value_expr()
+        e0 = self.ob.expr(s0)
         vars = set(e0.vars) | {("sec", s0.section)}
-        if s0.anchor and not s0.spec.formula.uses_got:
+        if s0.anchor and not s0.spec.formula.uses_got and s0.anchor in self.frame.slots:
             vars.add(s0.anchor)
+        self._vars = vars
         dom = self.frame.domain(vars)
         if isinstance(e0, PageDiff):
             return self._paged(sites, dom)
@@ -132,7 +184,7 @@ class _Decider:
     def _linear(self, sites: Sequence[Site], dom, d: Lin) -> list[_Verdict]:
         spec = sites[0].spec
         raw = spec.range(self.profiles)
-        veneered = self.model.veneers and repaired_by_veneer(spec, self.profiles, _same_section(sites[0]))
+        veneered = self.ob.veneers(sites[0]) and repaired_by_veneer(spec, self.profiles, _same_section(sites[0]))
         rng = None if veneered else raw
         g = spec.granule
         dtext = render(d, self.ob.name) if d.coeffs else ""
@@ -151,7 +203,7 @@ class _Decider:
         misfit: dict[int, object] = {}
         out = []
         for site in sites:
-            c = site.value_expr().const
+            c = self.ob.expr(site).const
             smin, smax = span[0] + c, span[1] + c
             notes = ()
             if veneered and raw is not None and (smax > raw[1] or smin < raw[0]):
@@ -226,10 +278,10 @@ class _Decider:
     def _paged(self, sites: Sequence[Site], dom) -> list[_Verdict]:
         spec = sites[0].spec
         rng = spec.range(self.profiles)
-        e0 = sites[0].value_expr()
+        e0 = self.ob.expr(sites[0])
         d = _strip(e0.a) - _strip(e0.b)
         span = self.frame.span(d)
-        cs = [s.value_expr().a.const - s.value_expr().b.const for s in sites]
+        cs = [self.ob.expr(s).a.const - self.ob.expr(s).b.const for s in sites]
         if d.coeffs and all(rng[0] <= -((-(span[0] + c - (PAGE - 1))) // PAGE) * PAGE
                             and ((span[1] + c + PAGE - 1) // PAGE) * PAGE <= rng[1] for c in cs):
             b = (Bound(span[1], None), Bound(span[0], None))  # interval proof; no witness needed
@@ -241,7 +293,7 @@ class _Decider:
         hi, lo = b
         out = []
         for site in sites:
-            e = site.value_expr()
+            e = self.ob.expr(site)
             c = e.a.const - e.b.const
             # Page(a) - Page(b) is a multiple of 4096 within 4095 of a - b.
             vmin = -((-(lo.value + c - (PAGE - 1))) // PAGE) * PAGE
@@ -267,11 +319,20 @@ class _Decider:
                 out.append(_Verdict("unknown", ans.reason))
             else:
                 fit = solver.find(dom + [Between(e, rng[0], rng[1])], self.t)
-                out.append(self._counterexample(site, ans, fit, "out of range"))
+                out.append(self._counterexample(site, ans, fit, "out of range", Outside(e, rng[0], rng[1])))
         return out
 
     def _failure(self, site, dom, d, c, rng, g, fail, notes, never_fits=False) -> _Verdict:
         kind, w = fail
+        if kind == "high":
+            violation = Between(d + c, rng[1] + 1, BIG)
+        elif kind == "low":
+            violation = Between(d + c, -BIG, rng[0] - 1)
+        else:
+            violation = NotMultiple(d + c, g)
+        extra: tuple[str, ...] = ()
+        if self.layout is not None and kind != "align" and d.coeffs:
+            w, extra = self._margin(d, c, dom, violation, kind, w)
         if never_fits:
             fit = Proved()
         elif not d.coeffs:
@@ -283,16 +344,47 @@ class _Decider:
             if rng is not None:
                 cons.append(Between(d + c, rng[0], rng[1]))
             fit = solver.find(dom + cons, self.t)
-        v = self._counterexample(site, w, fit, "improper alignment" if kind == "align" else "out of range")
-        return _Verdict(v.verdict, v.reason, v.env, notes + v.notes)
+        v = self._counterexample(site, w, fit, "improper alignment" if kind == "align" else "out of range",
+                                 violation)
+        return _Verdict(v.verdict, v.reason + "".join(f"; {x}" for x in extra if v.verdict != "unknown"),
+                        v.env, notes + v.notes)
 
-    def _counterexample(self, site, w: Witness, fit, problem: str) -> _Verdict:
+    def _margin(self, d: Lin, c: int, dom, violation, kind: str, w: Witness):
+        """The least growth that breaks the site, from the as-linked layout (z3 Optimize)."""
+        now = self.ob.frame.L.value(d, _with_aux(self.ob.frame, self.ob.feasible))
+        best = solver.optimum(d, dom + [violation], kind == "low", self.t)
+        if not isinstance(best, Bound):
+            return w, ()
+        margin = abs(best.value - now)
+        cs = dict(d.coeffs)
+        words = f"breaks once {margin:#x} more bytes lie between the site and its target"
+        chain = [v for v in cs if v in self.ob.frame.L.pos]
+        if len(chain) == 2:
+            a, b = sorted(chain, key=self.ob.frame.L.pos.__getitem__)
+            la = self.ob.frame.L.items[self.ob.frame.L.pos[a]].label
+            lb = self.ob.frame.L.items[self.ob.frame.L.pos[b]].label
+            specs, more = self.ob.frame.explain_between(a, b)
+            words = f"breaks once {margin:#x} more bytes lie between {la} and {lb}"
+            if specs:
+                words += "; only input matching " + ", ".join(f"`{x}`" for x in specs) + \
+                         (f" (and {more} more descriptions)" if more else "") + " can lie there"
+            else:
+                words += "; the script lets no input lie there"
+        return best.witness, (words,)
+
+    def _counterexample(self, site, w: Witness, fit, problem: str, violation=None) -> _Verdict:
         env = self._readable(site, w.env)
+        if env is None and violation is not None:
+            # The relaxed witness left too little room for alignment padding: ask again
+            # with every padding reserved (a search restriction; the result is re-checked).
+            again = solver.find(self.frame.domain(self._vars, strict=True) + [violation], self.t)
+            if isinstance(again, Witness):
+                env = self._readable(site, again.env)
         if env is None:
             return _Verdict("unknown", "a failing placement of these sections exists, but the rest of the object "
                                        "could not be placed around it; the model is too tight to decide")
         bad = self.frame.problems(env)
-        rc = recheck(site, env, self.profiles, self.model.veneers)
+        rc = recheck(site, env, self.profiles, self.ob.veneers(site))
         if bad or not (rc.out_of_range or rc.misaligned):
             why = "; ".join(bad) if bad else f"value {rc.value:#x} fits"
             return _Verdict("unknown", f"internal error: the counterexample did not survive the independent check ({why})")
@@ -320,32 +412,41 @@ class _Decider:
         The solver's extremes often sit at address 0 or near 2^64; the same relative
         layout there is easier to read and to feed to a linker.
         """
-        env = self.frame.complete(partial)
+        env = None
+        if self.layout is not None:
+            # Only the site's own items need the solver's places; the rest follow the
+            # script, and the full layout is validated (ASSERTs included) afterwards.
+            env = self.frame.complete(partial, focus=self._vars)
+            if env is not None and self.frame.problems(env):
+                env = None
+        if env is None:
+            env = self.frame.complete(partial)
         if env is None or self.frame.base_fixed:
             return env
         step = max(s.align for s in self.frame.slots.values()) if self.frame.slots else 1
         for hint in HINT_BASES:
             delta = -(-hint // step) * step - env[BASE]
             moved = {k: a + delta for k, a in env.items()}
-            rc = recheck(site, moved, self.profiles, self.model.veneers)
+            rc = recheck(site, moved, self.profiles, self.ob.veneers(site))
             if (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
                 return moved
         return env
 
 
-def _result(ob: _Object, site: Site, v: _Verdict) -> SiteResult:
+def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None) -> SiteResult:
     obj = ob.obj
     sec = obj.sections[site.section]
     tsec = site.target_section
     ce = None
     if v.env is not None and v.verdict in ("vulnerable", "broken"):
-        rc = recheck(site, v.env, ob.model.profiles, ob.model.veneers)
+        rc = recheck(site, v.env, ob.model.profiles, ob.veneers(site))
         layout = tuple(Placement(obj.sections[i].name, i, v.env[("sec", i)])
-                       for i in sorted(ob.labels))
+                       for i in sorted(ob.labels) if ("sec", i) in v.env)
         syms = tuple(sorted((SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
+                             if k in ob.frame.slots else SymbolPlacement(obj.symbol_label(k[1]), a, "script")
                              for k, a in v.env.items() if k[0] in ("sym", "got")),
                             key=lambda p: (p.kind, p.name, p.address)))
-        base = ob.model.image_base if ob.model.image_base is not None else v.env[BASE]
+        base = ob.frame.base.evaluate(v.env) if ob.frame.base_fixed or BASE not in v.env else v.env[BASE]
         ce = Counterexample(rc.value, base, layout, syms, rc.rejected_by,
                             "improper alignment" if rc.misaligned and not rc.out_of_range else "out of range",
                             rc.place, rc.target, rc.encoded, rc.wanted)
@@ -355,8 +456,8 @@ def _result(ob: _Object, site: Site, v: _Verdict) -> SiteResult:
         reloc=site.spec.name, symbol=site.symbol_name, addend=site.addend,
         target_section=obj.sections[tsec].name if tsec is not None else None,
         instruction=insn, range=site.spec.range(ob.model.profiles), granule=site.spec.granule,
-        verdict=v.verdict, reason=v.reason, expression=render(site.value_expr(), ob.name),
-        counterexample=ce, notes=v.notes)
+        verdict=v.verdict, reason=v.reason, expression=render(ob.expr(site), ob.name),
+        counterexample=ce, notes=v.notes, as_linked=as_linked)
 
 
 def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult], FileSummary]:
@@ -364,21 +465,40 @@ def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult
     ob = _Object(obj, model)
     verdicts: dict[int, _Verdict] = {}
     groups: dict[tuple, list[int]] = defaultdict(list)
+    as_linked: dict[int, int] = {}
     for i, site in enumerate(ob.ext.sites):
+        if ob.layout is not None and not site.problem:
+            why = ob.unplaced(site)
+            if why:
+                verdicts[i] = _Verdict("unknown", why)
+                continue
         if site.problem:
             verdicts[i] = _Verdict("unknown", site.problem)
         elif ob.feasible is None:
             verdicts[i] = _Verdict("unknown", f"the model cannot hold this object: its allocated sections "
                                               f"({ob.frame.occupied:#x} bytes) cannot be placed in an image of "
                                               f"{model.image_max:#x} bytes")
+        elif ob.layout is not None:
+            # This build first: a site that fails as linked is broken, whatever else may happen.
+            rc = recheck(site, ob.feasible, model.profiles, ob.veneers(site))
+            as_linked[i] = rc.value
+            if rc.out_of_range or rc.misaligned:
+                rng = site.spec.range(model.profiles)
+                what = (f"value {rc.value:#x} is not in [{rng[0]:#x}, {rng[1]:#x}]" if rc.out_of_range
+                        else f"value {rc.value:#x} is not a multiple of {site.spec.granule}")
+                verdicts[i] = _Verdict("broken", f"fails as linked: {what}", ob.feasible)
+            elif model.placement == "as-linked":
+                verdicts[i] = _Verdict("robust", f"as linked, the value is {rc.value:#x}, which fits")
+            else:
+                groups[_group_key(ob, site)].append(i)
         else:
-            groups[_group_key(site)].append(i)
+            groups[_group_key(ob, site)].append(i)
     dec = _Decider(ob)
     for key in sorted(groups, key=repr):
         idx = groups[key]
         for i, v in zip(idx, dec.decide([ob.ext.sites[i] for i in idx])):
             verdicts[i] = v
-    results = [_result(ob, s, verdicts[i]) for i, s in enumerate(ob.ext.sites)]
+    results = [_result(ob, s, verdicts[i], as_linked.get(i)) for i, s in enumerate(ob.ext.sites)]
     nrel = sum(len(t.offsets) for t in obj.relocation_tables)
     summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.ext.unchecked.items())),
                           ob.ext.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))

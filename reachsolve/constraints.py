@@ -113,7 +113,14 @@ class AnyOf:
     parts: tuple
 
 
-Constraint = Union[Between, Outside, Multiple, NotMultiple, Disjoint, AnyOf]
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple
+
+
+Constraint = Union[Between, Outside, Multiple, NotMultiple, Disjoint, AnyOf, AllOf]
+TRUE = AllOf(())
+FALSE = AnyOf(())
 
 
 def holds(c: Constraint, env: Mapping[Var, int]) -> bool:
@@ -135,6 +142,25 @@ def holds(c: Constraint, env: Mapping[Var, int]) -> bool:
         return a + c.sa <= b or b + c.sb <= a
     if isinstance(c, AnyOf):
         return any(holds(p, env) for p in c.parts)
+    if isinstance(c, AllOf):
+        return all(holds(p, env) for p in c.parts)
+    raise TypeError(c)
+
+
+def negate(c: Constraint) -> Constraint:
+    """The constraint that holds exactly when ``c`` does not."""
+    if isinstance(c, Between):
+        return Outside(c.expr, c.lo, c.hi)
+    if isinstance(c, Outside):
+        return Between(c.expr, c.lo, c.hi)
+    if isinstance(c, Multiple):
+        return NotMultiple(c.expr, c.m)
+    if isinstance(c, NotMultiple):
+        return Multiple(c.expr, c.m)
+    if isinstance(c, AnyOf):
+        return AllOf(tuple(negate(p) for p in c.parts))
+    if isinstance(c, AllOf):
+        return AnyOf(tuple(negate(p) for p in c.parts))
     raise TypeError(c)
 
 

@@ -35,6 +35,13 @@ class Frame:
         self.base_fixed = model.image_base is not None
         self.base: Lin = Lin.of(model.image_base) if self.base_fixed else Lin.var(BASE)
 
+    def subst(self, e):
+        """A site value over this frame's variables (the free model has no script symbols)."""
+        return e
+
+    def bind_symbol(self, var: Var, name: str) -> bool:
+        return False
+
     def add(self, var: Var, slot: Slot) -> None:
         old = self.slots.get(var)
         if old is None or slot.align > old.align:
@@ -45,7 +52,7 @@ class Frame:
         return sum(s.size for s in self.slots.values())
 
     # -- constraints for a query ----------------------------------------------
-    def domain(self, vars: Iterable[Var]) -> list[Constraint]:
+    def domain(self, vars: Iterable[Var], strict: bool = False) -> list[Constraint]:
         """The model's constraints restricted to ``vars`` (plus the image base)."""
         vs = sorted({v for v in vars if v != BASE})
         top = self.model.image_max
@@ -93,7 +100,7 @@ class Frame:
         return all((c * self.slots[v].align) % g == 0 for v, c in d.coeffs)
 
     # -- concrete layouts ---------------------------------------------------------
-    def complete(self, partial: Mapping[Var, int]) -> dict[Var, int] | None:
+    def complete(self, partial: Mapping[Var, int], focus=None) -> dict[Var, int] | None:
         """Place every slot the partial layout leaves open; None if they do not fit."""
         env = dict(partial)
         base = self.model.image_base if self.base_fixed else env.get(BASE)
@@ -110,8 +117,16 @@ class Frame:
             cur = max(cur, hi)
         if cur < end:
             gaps.append([cur, end])
+        # Symbols already placed are points that no section may straddle: split there.
+        for p in sorted(env[v] for v, s in self.slots.items() if v in env and not s.size):
+            for i, g in enumerate(gaps):
+                if g[0] < p < g[1]:
+                    gaps[i:i + 1] = [[g[0], p], [p, g[1]]]
+                    break
+        # Sections first (largest alignment, then size), points last: a point placed
+        # early could otherwise end up inside a section placed after it.
         todo = sorted((v for v in self.slots if v not in env),
-                      key=lambda v: (-self.slots[v].align, -self.slots[v].size, v))
+                      key=lambda v: (not self.slots[v].size, -self.slots[v].align, -self.slots[v].size, v))
         for v in todo:
             s = self.slots[v]
             for g in gaps:

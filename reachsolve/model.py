@@ -36,10 +36,18 @@ class LayoutModel:
     linker: str = "both"
     timeout_ms: int = 10_000
     rlimit: int = 0  # z3 resource units per query (deterministic); 0: none
+    placement: str = "free"        # "free" | "ordered" | "as-linked"
+    script: object = None          # a parsed linker script (ldscript.Script) for ordered placement
+    script_path: str = ""
+    no_veneers: tuple[str, ...] = ()  # globs of input sections whose branches may not use veneers
 
     def __post_init__(self):
         if self.linker not in PROFILE_CHOICES:
             raise ModelError(f"unknown linker profile {self.linker!r}; choose one of {', '.join(PROFILE_CHOICES)}")
+        if self.placement not in ("free", "ordered", "as-linked"):
+            raise ModelError(f"unknown placement {self.placement!r}; choose free, ordered or as-linked")
+        if (self.placement == "free") != (self.script is None):
+            raise ModelError("ordered and as-linked placement need a linker script; free placement takes none")
         if self.image_base is not None and not 0 <= self.image_base <= ADDRESS_SPACE - self.image_max:
             raise ModelError(f"image base {self.image_base:#x} leaves no room for {self.image_max:#x} bytes")
 
@@ -50,4 +58,5 @@ class LayoutModel:
     def describe(self) -> dict:
         return {"name": self.name, "image_base": self.image_base, "image_max": self.image_max,
                 "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms,
-                "rlimit": self.rlimit}
+                "rlimit": self.rlimit, "placement": self.placement, "script": self.script_path or None,
+                "no_veneers": list(self.no_veneers)}

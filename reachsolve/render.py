@@ -91,7 +91,7 @@ def to_dict(report: Report) -> dict:
             "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
             "instruction": s.instruction, "expression": s.expression,
             "range": list(s.range) if s.range is not None else None, "granule": s.granule,
-            "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes),
+            "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
             "counterexample": _ce(s.counterexample),
         } for s in report.sites],
         "files": [{

@@ -17,7 +17,7 @@ class Placement:
 class SymbolPlacement:
     name: str
     address: int
-    kind: str  # "undefined" | "got"
+    kind: str  # "undefined" | "got" | "script" (defined by the linker script)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class SiteResult:
     expression: str
     counterexample: Counterexample | None = None
     notes: tuple[str, ...] = ()
+    as_linked: int | None = None   # the value in the as-linked layout (script models)
 
     @property
     def key(self) -> tuple:

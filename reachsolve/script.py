@@ -36,6 +36,6 @@ def linker_script(site: SiteResult, linker: str = "lld") -> str:
         lines.append(f"  .got {got[0].address - GOT_HEADER[linker]:#x} : {{ *(.got) }}")
     lines.append("}")
     for s in ce.symbols:
-        if s.kind == "undefined":
+        if s.kind == "undefined":  # script-defined symbols come from the script itself
             lines.append(f"{s.name} = {s.address:#x};")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import z3
 
-from .constraints import (PAGE, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple,
+from .constraints import (PAGE, AllOf, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple,
                           NotMultiple, Outside, PageDiff, Proved, Unknown, Var, Witness)
 
 
@@ -82,7 +82,9 @@ class _Builder:
                 return z3.Or(p <= lo, p >= lo + size)
             return z3.Or(a + c.sa <= b, b + c.sb <= a)
         if isinstance(c, AnyOf):
-            return z3.Or(*[self.cons(p) for p in c.parts])
+            return z3.Or(*[self.cons(p) for p in c.parts]) if c.parts else z3.BoolVal(False, self.ctx)
+        if isinstance(c, AllOf):
+            return z3.And(*[self.cons(p) for p in c.parts]) if c.parts else z3.BoolVal(True, self.ctx)
         raise TypeError(c)
 
 

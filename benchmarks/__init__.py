@@ -1,0 +1,1 @@
+"""Benchmark corpora for reachsolve (see benchmarks/README.md)."""
