@@ -42,6 +42,7 @@ class _Verdict:
     reason: str
     env: dict | None = None
     notes: tuple[str, ...] = ()
+    margin: int | None = None
 
 
 class _Object:
@@ -331,8 +332,9 @@ class _Decider:
         else:
             violation = NotMultiple(d + c, g)
         extra: tuple[str, ...] = ()
+        margin = None
         if self.layout is not None and kind != "align" and d.coeffs:
-            w, extra = self._margin(d, c, dom, violation, kind, w)
+            w, extra, margin = self._margin(d, c, dom, violation, kind, w)
         if never_fits:
             fit = Proved()
         elif not d.coeffs:
@@ -346,15 +348,16 @@ class _Decider:
             fit = solver.find(dom + cons, self.t)
         v = self._counterexample(site, w, fit, "improper alignment" if kind == "align" else "out of range",
                                  violation)
-        return _Verdict(v.verdict, v.reason + "".join(f"; {x}" for x in extra if v.verdict != "unknown"),
-                        v.env, notes + v.notes)
+        ok = v.verdict != "unknown"
+        return _Verdict(v.verdict, v.reason + "".join(f"; {x}" for x in extra if ok), v.env, notes + v.notes,
+                        margin if ok else None)
 
     def _margin(self, d: Lin, c: int, dom, violation, kind: str, w: Witness):
         """The least growth that breaks the site, from the as-linked layout (z3 Optimize)."""
         now = self.ob.frame.L.value(d, _with_aux(self.ob.frame, self.ob.feasible))
         best = solver.optimum(d, dom + [violation], kind == "low", self.t)
         if not isinstance(best, Bound):
-            return w, ()
+            return w, (), None
         margin = abs(best.value - now)
         cs = dict(d.coeffs)
         words = f"breaks once {margin:#x} more bytes lie between the site and its target"
@@ -370,7 +373,7 @@ class _Decider:
                          (f" (and {more} more descriptions)" if more else "") + " can lie there"
             else:
                 words += "; the script lets no input lie there"
-        return best.witness, (words,)
+        return best.witness, (words,), margin
 
     def _counterexample(self, site, w: Witness, fit, problem: str, violation=None) -> _Verdict:
         env = self._readable(site, w.env)
@@ -457,7 +460,7 @@ def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None) 
         target_section=obj.sections[tsec].name if tsec is not None else None,
         instruction=insn, range=site.spec.range(ob.model.profiles), granule=site.spec.granule,
         verdict=v.verdict, reason=v.reason, expression=render(ob.expr(site), ob.name),
-        counterexample=ce, notes=v.notes, as_linked=as_linked)
+        counterexample=ce, notes=v.notes, as_linked=as_linked, margin=v.margin)
 
 
 def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult], FileSummary]:

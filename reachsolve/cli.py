@@ -9,7 +9,10 @@ from importlib import resources
 from . import __version__
 from .analyze import analyze
 from .errors import ModelError
+from dataclasses import replace
+
 from .model import LayoutModel, parse_size
+from .modelfile import load_model, with_script
 from .render import text, to_json, to_sarif
 
 
@@ -33,17 +36,22 @@ def _address(t: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="free", help="layout model (only 'free' so far)")
-    p.add_argument("--image-max", type=_size, default=parse_size("128M"), metavar="SIZE",
-                   help="largest image: 128M, 1G, 0x8000000 or bytes (default 128M)")
+    p.add_argument("--model", default="free", metavar="NAME|FILE",
+                   help="layout model: a bundled name (free, arm64-kernel, arm64-module) or a .toml file")
+    p.add_argument("--linker-script", metavar="PATH",
+                   help="lay the object out as this linker script does (e.g. a kernel's generated vmlinux.lds)")
+    p.add_argument("--placement", choices=("free", "ordered", "as-linked"),
+                   help="with a script: ordered (any build, the default) or as-linked (this build)")
+    p.add_argument("--image-max", type=_size, default=None, metavar="SIZE",
+                   help="largest image: 128M, 1G, 0x8000000 or bytes (default: the model's, 128M)")
     p.add_argument("--image-base", type=_address, default=None, metavar="ADDR",
                    help="fix the image's start address (default: anywhere)")
-    p.add_argument("--veneers", dest="veneers", action="store_true", default=True,
-                   help="b/bl overflows are repaired by linker veneers (default)")
+    p.add_argument("--veneers", dest="veneers", action="store_true", default=None,
+                   help="b/bl overflows are repaired by linker veneers (the default)")
     p.add_argument("--no-veneers", dest="veneers", action="store_false",
                    help="count b/bl overflows as failures")
-    p.add_argument("--linker", choices=("lld", "bfd", "both", "module"), default="both",
-                   help="whose limits apply (default both: lld and GNU ld)")
+    p.add_argument("--linker", choices=("lld", "bfd", "both", "module"), default=None,
+                   help="whose limits apply (default: the model's; both = ld.lld and GNU ld)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per solver query")
     p.add_argument("--rlimit", type=int, default=0, metavar="N",
                    help="z3 resource units per query, a deterministic limit (default: none)")
@@ -56,13 +64,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args, paths) -> int:
-    if args.model != "free":
-        print(f"reachsolve: error: unknown model {args.model!r} (available: free)", file=sys.stderr)
-        return 2
     try:
-        model = LayoutModel(image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
-                            linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)),
-                            rlimit=max(0, args.rlimit))
+        model = _model(args)
     except ModelError as exc:
         print(f"reachsolve: error: {exc}", file=sys.stderr)
         return 2
@@ -82,6 +85,22 @@ def _run(args, paths) -> int:
     else:
         sys.stdout.write(out)
     return report.exit_status
+
+
+def _model(args) -> LayoutModel:
+    """The model file, then --linker-script, then explicit options on top."""
+    model = load_model(args.model)
+    if args.linker_script:
+        model = with_script(model, args.linker_script, args.placement)
+    elif args.placement and args.placement != model.placement:
+        if model.script is None and args.placement != "free":
+            raise ModelError(f"--placement {args.placement} needs a linker script (--linker-script or a model with one)")
+        model = replace(model, placement=args.placement, script=None if args.placement == "free" else model.script,
+                        script_path="" if args.placement == "free" else model.script_path)
+    over = {"image_base": args.image_base, "image_max": args.image_max, "veneers": args.veneers,
+            "linker": args.linker}
+    over = {k: v for k, v in over.items() if v is not None}
+    return replace(model, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit), **over)
 
 
 def _limit_memory(nbytes: int) -> None:

@@ -136,9 +136,10 @@ class RelocSpec:
 
 # Which overflowing branches each linker repairs with a veneer. ld.lld adds a
 # thunk for any b/bl out of range; GNU ld 2.40 reports "relocation truncated to
-# fit" for a target in the branch's own section; the module loader has no veneers
-# without module PLTs.
-VENEERS = {"lld": "any", "bfd": "other-section", "kmod": "none"}
+# fit" for a target in the branch's own section; the module loader routes any
+# b/bl through a module PLT entry (CONFIG_ARM64_MODULE_PLTS; without it, a model
+# says veneers = false).
+VENEERS = {"lld": "any", "bfd": "other-section", "kmod": "any"}
 
 
 def repaired_by_veneer(spec: "RelocSpec", profiles: tuple[str, ...], same_section: bool) -> bool:

@@ -28,7 +28,7 @@ def _short_layout(ce: Counterexample, s: SiteResult, limit: int = 4) -> str:
     keep = [p for p in ce.layout if p.section in (s.section, s.target_section)]
     rest = len(ce.layout) - len(keep)
     parts = [f"{p.section}={p.address:#x}" for p in keep[:limit]]
-    parts += [f"{p.name}={p.address:#x}" for p in ce.symbols[:limit]]
+    parts += [f"{p.name}={p.address:#x}" for p in ce.symbols if p.name == s.symbol][:limit]
     more = f" (+{rest} more sections)" if rest else ""
     return f"image_base={ce.image_base:#x} " + " ".join(parts) + more
 
@@ -92,6 +92,7 @@ def to_dict(report: Report) -> dict:
             "instruction": s.instruction, "expression": s.expression,
             "range": list(s.range) if s.range is not None else None, "granule": s.granule,
             "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
+            "margin": s.margin,
             "counterexample": _ce(s.counterexample),
         } for s in report.sites],
         "files": [{

@@ -53,6 +53,7 @@ class SiteResult:
     counterexample: Counterexample | None = None
     notes: tuple[str, ...] = ()
     as_linked: int | None = None   # the value in the as-linked layout (script models)
+    margin: int | None = None      # least growth (bytes) that breaks a vulnerable site (script models)
 
     @property
     def key(self) -> tuple:

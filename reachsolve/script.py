@@ -1,7 +1,8 @@
 """A GNU-ld/lld linker script that reproduces a counterexample layout.
 
 Every allocated input section becomes an output section of the same name at
-the counterexample's address; undefined symbols are defined at theirs. Linking
+the counterexample's address; undefined symbols, and those a model's script
+defines, are defined at their values in that layout. Linking
 the object with it makes the real linker perform the failing relocation.
 """
 from __future__ import annotations
@@ -29,13 +30,13 @@ def linker_script(site: SiteResult, linker: str = "lld") -> str:
     lines = ["SECTIONS", "{"]
     for p in sorted(ce.layout, key=lambda p: (p.address, p.index)):
         lines.append(f"  {_quote(p.section)} {p.address:#x} : {{ *({_quote(p.section)}) }}")
-    got = [s for s in ce.symbols if s.kind == "got"]
-    if got:
+    got = [s for s in ce.symbols if s.kind == "got"] if "GOT" in site.reloc else []
+    if got:  # only a GOT-relative site depends on where the GOT lies
         if len(got) > 1:
             raise ValueError("several GOT slots: their order inside .got is the linker's choice")
         lines.append(f"  .got {got[0].address - GOT_HEADER[linker]:#x} : {{ *(.got) }}")
     lines.append("}")
     for s in ce.symbols:
-        if s.kind == "undefined":  # script-defined symbols come from the script itself
+        if s.kind in ("undefined", "script"):  # script symbols at their values in this layout
             lines.append(f"{s.name} = {s.address:#x};")
     return "\n".join(lines) + "\n"

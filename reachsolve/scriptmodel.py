@@ -49,7 +49,8 @@ class Item:
     gap: bool            # may more input lie just before it (ordered model)?
     label: str
     out: str
-    spec: str = ""       # the input description that placed it / that may grow before it
+    spec: str = ""       # the input description that placed it
+    gap_from: str = ""   # the description whose further input may lie just before it
     pre: int = 0         # `. += pre` before it
     pre_expr: object = None   # `. += expr` with a layout-dependent expr (as-linked only)
     fixed: object = None      # expression giving its exact address (`. = expr`, an output address)
@@ -100,6 +101,7 @@ class ScriptLayout:
         self.orphans: list[int] = []
         self._npoints = 0
         self._gap = False
+        self._gap_from = ""
         self._dot: Lin | None = None
         self._objsyms = self._object_symbols()
         self._terms: dict[str, Lin] = {}
@@ -187,6 +189,8 @@ class ScriptLayout:
     def _push(self, it: Item) -> None:
         if it.dot is None:
             it.dot = self._dot
+        if it.gap:
+            it.gap_from = self._gap_from
         self.pos[it.var] = len(self.items)
         self.items.append(it)
         self._dot = Lin.var(it.var) + it.size
@@ -226,7 +230,7 @@ class ScriptLayout:
                 self._push(Item(("sec", idx), size, sec.align, self._gap, sec.name, out or "", text))
                 self._gap = True  # the section may grow in another configuration
             self._gap = True  # other objects' input matching it may follow ours
-            self._last_spec = text
+            self._gap_from = text
         elif isinstance(st, L.Data):
             size = {"BYTE": 1, "SHORT": 2, "LONG": 4, "QUAD": 8, "SQUAD": 8}.get(st.kind)
             if size is None:
@@ -281,7 +285,7 @@ class ScriptLayout:
         for s in st.body:
             self._statement(s, name)
         if self._gap:
-            self._point(f"end of {name}", name, 1, spec=getattr(self, "_last_spec", ""))
+            self._point(f"end of {name}", name, 1)
         self.out_end[name] = self._dot
 
     def _assign(self, st: L.Assign, out: str | None, top: bool = False) -> None:
@@ -294,7 +298,7 @@ class ScriptLayout:
                 return  # PROVIDE only defines what nothing else defines
             dot = None if top and self._dot is None else self._dot
             if self._gap and self._dot is not None and not top:
-                self._point(f"{st.target} = .", out or "", spec=getattr(self, "_last_spec", ""))
+                self._point(f"{st.target} = .", out or "")
                 dot = self._dot
             self.symbols[st.target] = SymDef(expr, dot, st.provide, st.line, st.col)
             return
@@ -797,8 +801,8 @@ class OrderedFrame(Frame):
         i, j = sorted((self.L.pos[a], self.L.pos[b]))
         seen: list[str] = []
         for it in self.L.items[i + 1:j + 1]:
-            if it.gap and it.spec and it.spec not in seen:
-                seen.append(it.spec)
+            if it.gap and it.gap_from and it.gap_from not in seen:
+                seen.append(it.gap_from)
         return seen[:limit], max(0, len(seen) - limit)
 
 

@@ -54,7 +54,7 @@ def objdir(tmp_path_factory) -> Path:
 
 
 def link(linker: str, obj: Path, script: str, work: Path, big_endian: bool = False,
-         keep_going: bool = False) -> subprocess.CompletedProcess:
+         keep_going: bool = False, extra: list[str] = ()) -> subprocess.CompletedProcess:
     """Link ``obj`` with a linker script; returns the finished process (never raises).
 
     ``keep_going`` asks for an output file despite errors elsewhere, so that what a
@@ -73,4 +73,5 @@ def link(linker: str, obj: Path, script: str, work: Path, big_endian: bool = Fal
     cmd += ["--error-limit=0", "--no-relax"] if linker == "lld" else ["--verbose"]
     if keep_going:
         cmd.append("--noinhibit-exec")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    cmd += list(extra)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -1,0 +1,145 @@
+"""Layout model files (TOML): bundled ones in models/ and users' own.
+
+A model names its placement rule, image base and bound, veneer policy and
+linker profile; an ordered or as-linked model carries its layout as linker
+script text (the `script` key), read by the same parser as --linker-script,
+so there is one layout language. Every error names the file, the key and the
+line.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+from . import ldscript
+from .errors import ModelError
+from .model import LayoutModel, parse_size
+
+_KEYS = {"name", "description", "placement", "image_base", "image_max", "veneers", "no_veneers", "linker",
+         "script", "script_file"}
+
+
+def bundled_dir() -> Path | None:
+    """models/ of a source checkout, or the copy an installation carries."""
+    for cand in (Path(__file__).resolve().parent.parent / "models",
+                 Path(sys.prefix) / "share" / "reachsolve" / "models"):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def bundled_names() -> list[str]:
+    d = bundled_dir()
+    return sorted(p.stem for p in d.glob("*.toml")) if d else []
+
+
+def _line_of(text: str, key: str) -> int:
+    m = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.M)
+    return text.count("\n", 0, m.start()) + 1 if m else 0
+
+
+def load_model(ref: str) -> LayoutModel:
+    """A model by bundled name ("arm64-kernel") or by path to a .toml file."""
+    path = Path(ref)
+    if not path.exists() and os.sep not in ref and not ref.endswith(".toml"):
+        d = bundled_dir()
+        if d is None or not (d / f"{ref}.toml").exists():
+            raise ModelError(f"unknown model {ref!r}; bundled models: {', '.join(bundled_names()) or 'none'}")
+        path = d / f"{ref}.toml"
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read model file: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_model(text, str(path))
+
+
+def parse_model(text: str, path: str) -> LayoutModel:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+    def bad(key: str, msg: str) -> ModelError:
+        return ModelError(f"{path}:{_line_of(text, key)}: {key}: {msg}")
+
+    for key in doc:
+        if key not in _KEYS:
+            raise bad(key, f"unknown key (known: {', '.join(sorted(_KEYS))})")
+
+    def get(key, types, default=None):
+        v = doc.get(key, default)
+        if v is not None and not isinstance(v, types):
+            raise bad(key, f"expected {' or '.join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))}"
+                           f", found {type(v).__name__}")
+        return v
+
+    kw: dict = {"name": get("name", str, Path(path).stem)}
+    placement = get("placement", str, "free")
+    if placement not in ("free", "ordered", "as-linked"):
+        raise bad("placement", f"{placement!r} is not one of free, ordered, as-linked")
+    kw["placement"] = placement
+    for key in ("image_base", "image_max"):
+        v = get(key, (str, int))
+        if v is None:
+            continue
+        try:
+            kw[key] = parse_size(v) if isinstance(v, str) and key == "image_max" else (
+                v if isinstance(v, int) else int(v, 0))
+        except (ModelError, ValueError) as exc:
+            raise bad(key, str(exc)) from None
+        if kw[key] < 0:
+            raise bad(key, "must not be negative")
+    if get("veneers", bool) is not None:
+        kw["veneers"] = doc["veneers"]
+    nv = get("no_veneers", list, [])
+    if not all(isinstance(x, str) for x in nv):
+        raise bad("no_veneers", "expected a list of section-name globs")
+    kw["no_veneers"] = tuple(nv)
+    if get("linker", str) is not None:
+        kw["linker"] = doc["linker"]
+    script = get("script", str)
+    script_file = get("script_file", str)
+    if script is not None and script_file is not None:
+        raise bad("script_file", "give either script or script_file, not both")
+    if placement == "free":
+        if script is not None or script_file is not None:
+            raise bad("script" if script is not None else "script_file", "a free model takes no script")
+    else:
+        if script_file is not None:
+            sp = Path(path).parent / script_file
+            try:
+                kw["script"] = ldscript.parse_file(str(sp))
+            except ldscript.ScriptError as exc:
+                raise ModelError(str(exc)) from None
+            kw["script_path"] = str(sp)
+        elif script is not None:
+            # Script line 1 is the key's line, or the next one when TOML dropped a newline after """.
+            key_line = _line_of(text, "script")
+            m = re.search(r'^\s*script\s*=\s*("""|\'\'\')(\r?\n)?', text, re.M)
+            first = key_line + (1 if m and m.group(2) else 0)
+            try:
+                kw["script"] = ldscript.parse(script, path)
+            except ldscript.ScriptError as exc:
+                raise ModelError(f"{path}:{first + exc.line - 1}:{exc.col}: script: {exc.message}") from None
+            kw["script_path"] = f"{path} (script)"
+        else:
+            raise bad("placement", f"{placement} placement needs a script or script_file")
+    try:
+        return LayoutModel(**kw)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+
+def with_script(model: LayoutModel, script_path: str, placement: str | None = None) -> LayoutModel:
+    """``model`` laid out by the linker script at ``script_path`` (--linker-script)."""
+    try:
+        script = ldscript.parse_file(script_path)
+    except ldscript.ScriptError as exc:
+        raise ModelError(str(exc)) from None
+    return replace(model, placement=placement or (model.placement if model.placement != "free" else "ordered"),
+                   script=script, script_path=script_path,
+                   name=model.name if model.placement != "free" else os.path.basename(script_path))

@@ -1,0 +1,69 @@
+"""The real kernel: Debian's linux-source-6.1, tiny arm64 config with KVM and ThinLTO.
+
+Run with `python -m pytest -m corpus` after `python -m benchmarks.corpus tiny tiny-prefix`
+(about 5 minutes); skipped when the corpus is absent, as in CI.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import link, tool
+from reachsolve import analyze
+from reachsolve.modelfile import load_model, with_script
+from reachsolve.script import linker_script
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from benchmarks.corpus import corpus_path  # noqa: E402
+
+pytestmark = pytest.mark.corpus
+
+
+def _corpus(name: str) -> Path:
+    p = corpus_path(name)
+    if p is None or not (p / "vmlinux.o").exists():
+        pytest.skip(f"corpus {name} not built (python -m benchmarks.corpus {name})")
+    return p
+
+
+def _run(name: str, model: str):
+    p = _corpus(name)
+    m = with_script(load_model("free"), str(p / "vmlinux.lds")) if model == "script" else load_model(model)
+    return p, analyze([str(p / "vmlinux.o")], m)
+
+
+@pytest.mark.parametrize("model", ["script", "arm64-kernel"])
+def test_stock_kernel_has_no_false_alarm(model):
+    _, r = _run("tiny", model)
+    assert not r.errors
+    bad = [(s.section, hex(s.offset), s.reloc, s.verdict, s.reason) for s in r.sites if s.verdict != "robust"]
+    assert bad == []
+    assert len(r.sites) > 50_000
+    head = [s for s in r.sites if s.section == ".head.text" and s.reloc == "R_AARCH64_ABS32"]
+    assert {s.symbol for s in head} >= {"_kernel_size_le_lo32", "_kernel_size_le_hi32"}
+    assert all(s.as_linked is not None for s in head)
+    if model == "script":  # the generated script defines the __kvm_nvhe_ aliases
+        assumptions = r.files[0].assumptions
+        assert not any("__kvm_nvhe_" in a for a in assumptions), assumptions
+
+
+@pytest.mark.parametrize("model", ["script", "arm64-kernel"])
+def test_prefix_entry_has_exactly_the_two_2021_sites(model, tmp_path):
+    p, r = _run("tiny-prefix", model)
+    bad = [s for s in r.sites if s.verdict != "robust"]
+    assert sorted((s.reloc, s.symbol, s.verdict) for s in bad) == [
+        ("R_AARCH64_ADR_PREL_LO21", "hyp_panic", "vulnerable"),
+        ("R_AARCH64_CONDBR19", "hyp_panic", "vulnerable")]
+    for s in bad:
+        assert s.margin and 0 < s.margin < (1 << 20)
+        assert s.as_linked + s.margin >= (1 << 20) - 4
+        assert "more bytes lie between .text and .text.hyp_panic" in s.reason
+        # ld.lld, linking this vmlinux.o with those addresses, rejects that very site.
+        proc = link("lld", p / "vmlinux.o", linker_script(s, "lld"), tmp_path / f"{s.offset:x}",
+                    extra=["--unresolved-symbols=ignore-all"])
+        where = re.compile(rf"vmlinux\.o:\((function [^:]+: )?\.text\+{s.offset:#x}\): "
+                           rf"relocation {s.reloc} out of range")
+        assert where.search(proc.stderr), proc.stderr[-2000:]
