@@ -16,20 +16,24 @@ def _shape(coeffs: tuple, labels: tuple[str, ...]) -> tuple[tuple[str, int], ...
                         key=lambda kc: (kc[1] < 0, kc[0])))
 
 
-def _lin_text(e: Lin, names) -> str:
-    labels = tuple(names(v) for v, _ in e.coeffs)
-    parts: list[str] = []
-    for name, c in _shape(e.coeffs, labels):
-        mag = "" if abs(c) == 1 else f"{abs(c)}*"
-        parts.append(("- " if c < 0 else "+ ") + mag + name)
+def _lin_text(e: Lin, names, memo: dict | None = None) -> str:
+    parts: list[str] = list(memo.get(e.coeffs, ())) if memo is not None and e.coeffs in memo else []
+    if not parts and e.coeffs:
+        labels = tuple(names(v) for v, _ in e.coeffs)
+        for name, c in _shape(e.coeffs, labels):
+            mag = "" if abs(c) == 1 else f"{abs(c)}*"
+            parts.append(("- " if c < 0 else "+ ") + mag + name)
+        if memo is not None:
+            memo[e.coeffs] = tuple(parts)
     if e.const or not parts:
         parts.append(("- " if e.const < 0 else "+ ") + f"{abs(e.const):#x}")
     text = " ".join(parts)
     return text[2:] if text.startswith("+ ") else "-" + text[2:]
 
 
-def render(expr: Lin | PageDiff, names) -> str:
-    """Text of a value expression; ``names`` maps a variable to its label."""
+def render(expr: Lin | PageDiff, names, memo: dict | None = None) -> str:
+    """Text of a value expression; ``names`` maps a variable to its label. ``memo``
+    keeps the symbolic part per shape, as many sites share one."""
     if isinstance(expr, PageDiff):
-        return f"Page({_lin_text(expr.a, names)}) - Page({_lin_text(expr.b, names)})"
-    return _lin_text(expr, names)
+        return f"Page({_lin_text(expr.a, names, memo)}) - Page({_lin_text(expr.b, names, memo)})"
+    return _lin_text(expr, names, memo)

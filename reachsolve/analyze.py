@@ -82,6 +82,7 @@ class _Object:
             self.assumptions.append("undefined weak symbols are taken to be defined somewhere in the image")
         self.stats: Counter = Counter()
         self._exprs: dict[int, object] = {}
+        self.texts: dict = {}  # rendered symbolic parts, by shape
         self.feasible = self.frame.complete({})
         if self.feasible is not None and self.frame.problems(self.feasible):
             self.feasible = None
@@ -139,6 +140,25 @@ def _strip(e: Lin) -> Lin:
     return Lin(e.coeffs, 0)
 
 
+class _LazyDomain:
+    """A group's model constraints, built on first use."""
+
+    def __init__(self, make):
+        self._make = make
+        self._cons = None
+
+    def _get(self) -> list:
+        if self._cons is None:
+            self._cons = self._make()
+        return self._cons
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __add__(self, more) -> list:
+        return self._get() + list(more)
+
+
 def _with_aux(frame, env: dict) -> dict:
     """A layout with the script's auxiliary values filled in (for evaluating terms)."""
     out = dict(env)
@@ -163,7 +183,7 @@ class _Decider:
         if s0.anchor and not s0.spec.formula.uses_got and s0.anchor in self.frame.slots:
             vars.add(s0.anchor)
         self._vars = vars
-        dom = self.frame.domain(vars)
+        dom = _LazyDomain(lambda: self.frame.domain(vars))  # most groups never reach the solver
         if isinstance(e0, PageDiff):
             return self._paged(sites, dom)
         return self._linear(sites, dom, _strip(e0))
@@ -459,7 +479,7 @@ def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None) 
         reloc=site.spec.name, symbol=site.symbol_name, addend=site.addend,
         target_section=obj.sections[tsec].name if tsec is not None else None,
         instruction=insn, range=site.spec.range(ob.model.profiles), granule=site.spec.granule,
-        verdict=v.verdict, reason=v.reason, expression=render(ob.expr(site), ob.name),
+        verdict=v.verdict, reason=v.reason, expression=render(ob.expr(site), ob.name, ob.texts),
         counterexample=ce, notes=v.notes, as_linked=as_linked, margin=v.margin)
 
 

@@ -38,10 +38,18 @@ class Lin:
         return Lin(tuple(sorted((v, c) for v, c in acc.items() if c)), self.const + sign * other.const)
 
     def __add__(self, other: "Lin | int") -> "Lin":
-        return self._combine(other if isinstance(other, Lin) else Lin.of(other), 1)
+        if not isinstance(other, Lin):
+            return Lin(self.coeffs, self.const + other)
+        if not other.coeffs:
+            return Lin(self.coeffs, self.const + other.const)
+        return self._combine(other, 1)
 
     def __sub__(self, other: "Lin | int") -> "Lin":
-        return self._combine(other if isinstance(other, Lin) else Lin.of(other), -1)
+        if not isinstance(other, Lin):
+            return Lin(self.coeffs, self.const - other)
+        if not other.coeffs:
+            return Lin(self.coeffs, self.const - other.const)
+        return self._combine(other, -1)
 
     @property
     def vars(self) -> tuple[Var, ...]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 VERDICTS = ("robust", "vulnerable", "broken", "unknown")
 
@@ -87,7 +88,7 @@ class Report:
     errors: tuple[FileError, ...]
     solver_calls: int = 0
 
-    @property
+    @cached_property
     def summary(self) -> dict[str, int]:
         counts = {v: 0 for v in VERDICTS}
         for s in self.sites:

@@ -538,6 +538,10 @@ class OrderedFrame(Frame):
             it.fixed_term = layout.term(it.fixed, it.dot) if it.fixed is not None else None
             it.pre_term = layout.term(it.pre_expr, it.dot) if it.pre_expr is not None else None
         self.assert_cons = [(a, layout.formula(a.expr, dot)) for a, dot in layout.asserts]
+        # Variables every query carries: the image ends, fixed points and ASSERT operands.
+        self._always = {self.first, self.last.var} | {it.var for it in items if it.fixed_term is not None}
+        for _, c in self.assert_cons:
+            self._always |= set(_cons_vars(c))
         ft = items[0].fixed_term
         self.start_const = ft.const if ft is not None and not ft.coeffs else None
         self.base_fixed = self.start_const is not None
@@ -603,13 +607,7 @@ class OrderedFrame(Frame):
         alignment's worst padding, which is not a proof but makes witnesses completable."""
         top = self.model.image_max
         mind = self.mind_padded if strict else self.mind
-        vs = set(vars) | {self.first, self.last.var}
-        for it in self.L.items:
-            if it.fixed_term is not None:
-                vs.add(it.var)
-        for _, c in self.assert_cons:
-            vs |= set(_cons_vars(c))
-        vs = self._closure(vs)
+        vs = self._closure(set(vars) | self._always)
         chain = sorted((v for v in vs if v in self.L.pos), key=self.L.pos.__getitem__)
         cons: list[Constraint] = []
         first = Lin.var(self.first)
