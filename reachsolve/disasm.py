@@ -55,12 +55,37 @@ def _classify(mn: str, ops, word: int) -> tuple[str, dict]:
     return "other", {}
 
 
+_MASK64 = (1 << 64) - 1
+
+
 @lru_cache(maxsize=65536)
-def decode(word: int, address: int = 0) -> Insn:
-    """Decode one 32-bit instruction word located at ``address``."""
+def _decode_at_zero(word: int) -> Insn:
     raw = word.to_bytes(4, "little")
-    for i in _md.disasm(raw, address, 1):
+    for i in _md.disasm(raw, 0, 1):
         text = f"{i.mnemonic} {i.op_str}".strip()
         klass, extra = _classify(i.mnemonic, i.operands, word)
         return Insn(text, klass, **extra)
     return Insn(f".inst {word:#010x}", "undefined")
+
+
+def decode(word: int, address: int = 0) -> Insn:
+    """Decode one 32-bit instruction word located at ``address``.
+
+    capstone is asked once per distinct word (relocated code repeats the same
+    words); a PC-relative target is then moved to ``address``, which gives the
+    text capstone prints there (tests compare the two).
+    """
+    insn = _decode_at_zero(word)
+    if insn.target is None or not address:
+        return insn
+    shift = address & ~0xFFF if insn.klass == "adrp" else address
+    target = (insn.target + shift) & _MASK64
+    text = insn.text.rsplit("#", 1)[0] + (f"#{target}" if target <= 9 else f"#{target:#x}")  # capstone's style
+    return Insn(text, insn.klass, target, insn.disp, insn.imm, insn.access)
+
+
+def decode_uncached(word: int, address: int) -> str:
+    """capstone's own text for ``word`` at ``address`` (the reference for decode())."""
+    for i in _md.disasm(word.to_bytes(4, "little"), address, 1):
+        return f"{i.mnemonic} {i.op_str}".strip()
+    return f".inst {word:#010x}"
