@@ -19,7 +19,7 @@ from .checker import recheck
 from .constraints import (BASE, Between, Bound, Lin, Multiple, NotMultiple, Outside, PageDiff, Proved,
                           Unknown, Witness)
 from .elf import ObjectFile, read_object
-from .errors import InputError
+from .errors import InputError, ModelError
 from .inputs import load
 from .layout import Frame, Slot
 from .scriptmodel import OrderedFrame, ScriptLayout
@@ -444,7 +444,7 @@ class _Decider:
                 env = None
         if env is None:
             env = self.frame.complete(partial)
-        if env is None or self.frame.base_fixed:
+        if env is None or self.frame.base_fixed or self.layout is not None:
             return env
         step = max(s.align for s in self.frame.slots.values()) if self.frame.slots else 1
         for hint in HINT_BASES:
@@ -538,6 +538,8 @@ def _analyze_blob(task) -> tuple:
         return None, None, FileError(exc.file, exc.message), 0
     except MemoryError:
         return None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0
+    except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
+        return None, None, FileError(name, f"layout model: {exc}"), 0
     return res, summ, None, solver.Stats.calls - calls0
 
 
