@@ -281,10 +281,7 @@ def _download_source() -> str:
 
 
 def _unpack_source_deb(deb: str) -> str:
-    dest = _work() / "linux-source-deb"
-    _rmtree(dest)
-    dest.mkdir(parents=True)
-    _run(["dpkg-deb", "-x", deb, dest])
+    dest = _extract_deb(deb, "linux-source-deb")
     tarballs = sorted(dest.glob(SOURCE_TARBALL_GLOB))
     if len(tarballs) != 1:
         raise CorpusError(f"expected one {SOURCE_TARBALL_GLOB} in {deb}, found {tarballs}")
@@ -650,12 +647,17 @@ def _download_image(pick: dict) -> str:
     return str(debs[0])
 
 
-def _unpack_image(deb: str) -> str:
-    dest = _work() / "linux-image-arm64"
+def _extract_deb(deb: str, name: str) -> Path:
+    """A fresh work/<name> holding the unpacked .deb."""
+    dest = _work() / name
     _rmtree(dest)
     dest.mkdir(parents=True)
     _run(["dpkg-deb", "-x", deb, dest])
-    return str(dest)
+    return dest
+
+
+def _unpack_image(deb: str) -> str:
+    return str(_extract_deb(deb, "linux-image-arm64"))
 
 
 def _collect_modules(root: str, pick: dict, deb: str) -> dict:

@@ -510,28 +510,13 @@ class OrderedFrame(Frame):
                                  if ("sec", i) in layout.pos or i in layout.orphans})
         self.L = layout
         items = layout.items
-        # prefix[k]: least distance from the start of item 0 to the start of item k.
-        self.prefix = [0] * (len(items) + 1)
-        acc = 0
-        for k, it in enumerate(items):
-            acc += it.pre
-            self.prefix[k] = acc
-            acc += it.size
-        self.prefix[len(items)] = acc
-        self.padded = [0] * (len(items) + 1)
-        acc = 0
-        for k, it in enumerate(items):
-            acc += it.pre + it.align - 1
-            self.padded[k] = acc
-            acc += it.size
-        self.padded[len(items)] = acc
-        # free[k]: how many items up to k may be preceded by a gap of any size.
-        self.free = [0] * (len(items) + 1)
-        acc = 0
-        for k, it in enumerate(items):
-            acc += bool(it.gap or it.pre_expr is not None or it.fixed is not None)
-            self.free[k] = acc
-        self.free[len(items)] = acc
+        # prefix[k]: least distance from the start of item 0 to the start of item k;
+        # padded[k]: the same with every alignment's worst padding; free[k]: how many
+        # items up to k may be preceded by a gap of any size.
+        self.prefix = _running(items, lambda it: it.pre, lambda it: it.size)
+        self.padded = _running(items, lambda it: it.pre + it.align - 1, lambda it: it.size)
+        self.free = _running(items, lambda it: int(it.gap or it.pre_expr is not None or it.fixed is not None),
+                             lambda it: 0)
         self.first = items[0].var
         self.last = items[-1]
         for it in items:
@@ -802,6 +787,18 @@ class OrderedFrame(Frame):
             if it.gap and it.gap_from and it.gap_from not in seen:
                 seen.append(it.gap_from)
         return seen[:limit], max(0, len(seen) - limit)
+
+
+def _running(items, before, after) -> list[int]:
+    """out[k] = sum over items j < k of before(j) + after(j), plus before(k)."""
+    out = [0] * (len(items) + 1)
+    acc = 0
+    for k, it in enumerate(items):
+        acc += before(it)
+        out[k] = acc
+        acc += after(it)
+    out[len(items)] = acc
+    return out
 
 
 class _Layered(dict):
