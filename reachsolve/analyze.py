@@ -83,9 +83,16 @@ class _Object:
         self.stats: Counter = Counter()
         self._exprs: dict[int, object] = {}
         self.texts: dict = {}  # rendered symbolic parts, by shape
+        self._ranges: dict = {}
         self.feasible = self.frame.complete({})
         if self.feasible is not None and self.frame.problems(self.feasible):
             self.feasible = None
+
+    def range(self, spec):
+        r = self._ranges.get(spec.name, False)
+        if r is False:
+            r = self._ranges[spec.name] = spec.range(self.model.profiles)
+        return r
 
     def veneers(self, site: Site) -> bool:
         """May an out-of-range branch at this site rely on a veneer?"""
@@ -478,7 +485,7 @@ def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None) 
         file=obj.name, section=sec.name, section_index=site.section, offset=site.offset,
         reloc=site.spec.name, symbol=site.symbol_name, addend=site.addend,
         target_section=obj.sections[tsec].name if tsec is not None else None,
-        instruction=insn, range=site.spec.range(ob.model.profiles), granule=site.spec.granule,
+        instruction=insn, range=ob.range(site.spec), granule=site.spec.granule,
         verdict=v.verdict, reason=v.reason, expression=render(ob.expr(site), ob.name, ob.texts),
         counterexample=ce, notes=v.notes, as_linked=as_linked, margin=v.margin)
 

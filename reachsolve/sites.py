@@ -20,7 +20,9 @@ from .encode import extract
 from .errors import InputError
 from .relocs import BY_NUMBER, Formula, RelocSpec, value_alignment
 
-_CHECKED = np.array(sorted(BY_NUMBER), dtype=np.uint32)
+# Lookup table: is a type number in the catalogue? (the last slot stands for "larger")
+_IS_CHECKED = np.zeros(max(BY_NUMBER) + 2, dtype=bool)
+_IS_CHECKED[list(BY_NUMBER)] = True
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,18 @@ def extract_sites(obj: ObjectFile) -> Extraction:
     unchecked: Counter = Counter()
     skipped = 0
     secs = obj.sections
+    symfacts = _Symbols(obj)
     for tab in obj.relocation_tables:
         target = secs[tab.target]
         if not target.alloc:
             skipped += len(tab.offsets)
             continue
         types = tab.types
-        none = np.isin(types, (0, 256))
-        chk = np.isin(types, _CHECKED)
-        for t, n in zip(*np.unique(types[~chk & ~none], return_counts=True)):
-            unchecked[reloc_type_name(int(t))] += int(n)
+        chk = _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
+        other = types[~chk]
+        if len(other):
+            for t, n in zip(*np.unique(other[(other != 0) & (other != 256)], return_counts=True)):
+                unchecked[reloc_type_name(int(t))] += int(n)
         idx = np.nonzero(chk)[0]
         if not len(idx):
             continue
@@ -113,20 +117,38 @@ def extract_sites(obj: ObjectFile) -> Extraction:
             is_insn = not spec.field.is_data
             word = _read_word(obj, data, off, size, is_insn)
             addend = adds[k] if adds is not None else extract(spec.field, spec.scale, word)
-            sites.append(_site(obj, target.index, off, spec, si, addend, word, is_insn))
+            sites.append(_site(obj, target.index, off, spec, si, addend, word, is_insn, symfacts))
     return Extraction(tuple(sites), unchecked, skipped)
 
 
+class _Symbols:
+    """Per-symbol facts as plain lists, read once (numpy scalar access per site is slow)."""
+
+    def __init__(self, obj: ObjectFile):
+        self.obj = obj
+        self.where = obj.symbol_section.tolist()
+        self.value = obj.symbols["value"].tolist()
+        self.info = obj.symbols["info"].tolist()
+        self._labels: dict[int, str] = {}
+
+    def label(self, si: int) -> str:
+        name = self._labels.get(si)
+        if name is None:
+            name = self._labels[si] = self.obj.symbol_label(si)
+        return name
+
+
 def _site(obj: ObjectFile, sec: int, off: int, spec: RelocSpec, si: int, addend: int,
-          word: int, is_insn: bool) -> Site:
+          word: int, is_insn: bool, syms: _Symbols | None = None) -> Site:
     problem = None
+    syms = syms or _Symbols(obj)
     if len(obj.symbols) == 0 or si == 0:
         anchor, value, name, weak = None, 0, "", False  # symbol 0: S is 0
     else:
-        where = int(obj.symbol_section[si])
-        value = int(obj.symbols["value"][si])
-        name = obj.symbol_label(si)
-        weak = (int(obj.symbols["info"][si]) >> 4) == STB_WEAK
+        where = syms.where[si]
+        value = syms.value[si]
+        name = syms.label(si)
+        weak = (syms.info[si] >> 4) == STB_WEAK
         if where == SYM_ABS:
             # Linkers compute in 64-bit two's complement: an absolute 0xffff...ffff is -1.
             anchor, value = None, value - (1 << 64) if value >> 63 else value
