@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from . import __version__, solver
 from .algebra import render
-from .checker import recheck
+from .checker import fits, recheck
 from .constraints import (BASE, Between, Bound, Lin, Multiple, NotMultiple, Outside, PageDiff, Proved,
                           Unknown, Witness)
 from .elf import ObjectFile, read_object
@@ -510,15 +510,15 @@ def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult
                                               f"{model.image_max:#x} bytes")
         elif ob.layout is not None:
             # This build first: a site that fails as linked is broken, whatever else may happen.
-            rc = recheck(site, ob.feasible, model.profiles, ob.veneers(site))
-            as_linked[i] = rc.value
-            if rc.out_of_range or rc.misaligned:
-                rng = site.spec.range(model.profiles)
-                what = (f"value {rc.value:#x} is not in [{rng[0]:#x}, {rng[1]:#x}]" if rc.out_of_range
-                        else f"value {rc.value:#x} is not a multiple of {site.spec.granule}")
+            value, out, misaligned = fits(site, ob.feasible, model.profiles, ob.veneers(site))
+            as_linked[i] = value
+            if out or misaligned:
+                rng = ob.range(site.spec)
+                what = (f"value {value:#x} is not in [{rng[0]:#x}, {rng[1]:#x}]" if out
+                        else f"value {value:#x} is not a multiple of {site.spec.granule}")
                 verdicts[i] = _Verdict("broken", f"fails as linked: {what}", ob.feasible)
             elif model.placement == "as-linked":
-                verdicts[i] = _Verdict("robust", f"as linked, the value is {rc.value:#x}, which fits")
+                verdicts[i] = _Verdict("robust", f"as linked, the value is {value:#x}, which fits")
             else:
                 groups[_group_key(ob, site)].append(i)
         else:

@@ -53,14 +53,22 @@ def _data_readings(value_bits: int, width: int) -> tuple[int, int]:
     return signed, unsigned
 
 
-def recheck(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], veneers: bool) -> Recheck:
+def fits(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], veneers: bool) -> tuple[int, bool, bool]:
+    """(value, out of range, misaligned) in layout ``env``: the check without the encoding."""
     spec = site.spec
-    value, p, s = relocation_value(site, env)
+    value = relocation_value(site, env)[0]
     rng = spec.range(profiles)
     misaligned = value % spec.granule != 0 and not spec.formula.paged
     out = rng is not None and not rng[0] <= value <= rng[1]
     if out and veneers and repaired_by_veneer(spec, profiles, site.target_section == site.section):
         out = False  # a linker would route this branch through a veneer
+    return value, out, misaligned
+
+
+def recheck(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], veneers: bool) -> Recheck:
+    spec = site.spec
+    value, out, misaligned = fits(site, env, profiles, veneers)
+    _, p, s = relocation_value(site, env)
     rejected = spec.rejecting_linkers(value, profiles, veneers, site.target_section == site.section)
     field = spec.field
     if field.is_data:
