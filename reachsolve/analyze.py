@@ -446,9 +446,17 @@ class _Decider:
         if self.layout is not None:
             # Only the site's own items need the solver's places; the rest follow the
             # script, and the full layout is validated (ASSERTs included) afterwards.
-            env = self.frame.complete(partial, focus=self._vars)
-            if env is not None and self.frame.problems(env):
+            # If that breaks an ASSERT, also keep the solver's places for its operands.
+            focus = set(self._vars)
+            for _ in range(4):
+                env = self.frame.complete(partial, focus=focus)
+                if env is None or not self.frame.problems(env):
+                    break
+                more = self.frame.failing_assert_vars(env) - focus
                 env = None
+                if not more:
+                    break
+                focus |= more
         if env is None:
             env = self.frame.complete(partial)
         if env is None or self.frame.base_fixed or self.layout is not None:

@@ -50,7 +50,7 @@ class Item:
     label: str
     out: str
     spec: str = ""       # the input description that placed it
-    gap_from: str = ""   # the description whose further input may lie just before it
+    gap_from: tuple = ()  # the descriptions whose further input may lie just before it
     pre: int = 0         # `. += pre` before it
     pre_expr: object = None   # `. += expr` with a layout-dependent expr (as-linked only)
     fixed: object = None      # expression giving its exact address (`. = expr`, an output address)
@@ -101,7 +101,7 @@ class ScriptLayout:
         self.orphans: list[int] = []
         self._npoints = 0
         self._gap = False
-        self._gap_from = ""
+        self._gap_from: list[str] = []
         self._dot: Lin | None = None
         self._objsyms = self._object_symbols()
         self._terms: dict[str, Lin] = {}
@@ -190,7 +190,8 @@ class ScriptLayout:
         if it.dot is None:
             it.dot = self._dot
         if it.gap:
-            it.gap_from = self._gap_from
+            it.gap_from = tuple(self._gap_from)
+        self._gap_from = []
         self.pos[it.var] = len(self.items)
         self.items.append(it)
         self._dot = Lin.var(it.var) + it.size
@@ -229,8 +230,10 @@ class ScriptLayout:
                 size = 0 if sec.type == SHT_NOBITS and sec.flags & 0x400 else sec.size
                 self._push(Item(("sec", idx), size, sec.align, self._gap, sec.name, out or "", text))
                 self._gap = True  # the section may grow in another configuration
+                self._gap_from = [text]
             self._gap = True  # other objects' input matching it may follow ours
-            self._gap_from = text
+            if text not in self._gap_from:
+                self._gap_from.append(text)
         elif isinstance(st, L.Data):
             size = {"BYTE": 1, "SHORT": 2, "LONG": 4, "QUAD": 8, "SQUAD": 8}.get(st.kind)
             if size is None:
@@ -779,13 +782,25 @@ class OrderedFrame(Frame):
                     out.append(f"ASSERT fails: {a.message}")
         return out
 
+    def failing_assert_vars(self, env: Mapping[Var, int]) -> set:
+        """The chain variables of every ASSERT that ``env`` breaks."""
+        full = dict(env)
+        look = _Layered(env, {})
+        for v in self.L.aux:
+            full[v] = self.L._var_value(v, look)
+        out: set = set()
+        for _, c in self.assert_cons:
+            if not holds(c, full):
+                out |= self._closure(set(_cons_vars(c)))
+        return {v for v in out if v in self.L.pos}
+
     def explain_between(self, a: Var, b: Var, limit: int = 6) -> tuple[list[str], int]:
         """The input descriptions whose content may lie between items ``a`` and ``b``."""
         i, j = sorted((self.L.pos[a], self.L.pos[b]))
         seen: list[str] = []
         for it in self.L.items[i + 1:j + 1]:
-            if it.gap and it.gap_from and it.gap_from not in seen:
-                seen.append(it.gap_from)
+            if it.gap:
+                seen += [x for x in it.gap_from if x not in seen]
         return seen[:limit], max(0, len(seen) - limit)
 
 
