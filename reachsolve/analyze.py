@@ -225,7 +225,7 @@ class _Decider:
         def bounds():
             if not exact:
                 exact.append(self._bounds(d, dom))
-                self.ob.stats["solver groups"] += 1
+                self.ob.stats["solver groups" if d.coeffs else "fixed-value groups"] += 1
             return exact[0]
 
         misfit: dict[int, object] = {}
@@ -315,7 +315,7 @@ class _Decider:
             b = (Bound(span[1], None), Bound(span[0], None))  # interval proof; no witness needed
         else:
             b = self._bounds(d, dom)
-            self.ob.stats["solver groups"] += 1
+            self.ob.stats["solver groups" if d.coeffs else "fixed-value groups"] += 1
         if isinstance(b, Unknown):
             return [_Verdict("unknown", b.reason) for _ in sites]
         hi, lo = b
