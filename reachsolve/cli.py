@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from .model import LayoutModel, parse_size
 from .modelfile import load_model, with_script
-from .render import text, to_json, to_sarif
+from .render import json_chunks, text, to_sarif
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,16 +74,19 @@ def _run(args, paths) -> int:
     report = analyze(paths, model, jobs=max(1, args.jobs))
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
-    out = {"json": to_json, "sarif": to_sarif}.get(args.format, lambda r: text(r, args.verbose))(report)
+    if args.format == "json":
+        chunks = json_chunks(report)
+    else:
+        chunks = [to_sarif(report) if args.format == "sarif" else text(report, args.verbose)]
     if args.output:
         try:
             with open(args.output, "w") as f:
-                f.write(out)
+                f.writelines(chunks)
         except OSError as exc:
             print(f"reachsolve: error: {args.output}: {exc.strerror}", file=sys.stderr)
             return 2
     else:
-        sys.stdout.write(out)
+        sys.stdout.writelines(chunks)
     return report.exit_status
 
 

@@ -81,20 +81,25 @@ def _ce(ce: Counterexample | None):
     }
 
 
-def to_dict(report: Report) -> dict:
+def _site_dict(s: SiteResult) -> dict:
     return {
-        "schema": SCHEMA_VERSION,
-        "tool": {"name": report.tool, "version": report.version},
-        "model": dict(report.model),
-        "sites": [{
-            "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
-            "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
-            "instruction": s.instruction, "expression": s.expression,
-            "range": list(s.range) if s.range is not None else None, "granule": s.granule,
-            "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
-            "margin": s.margin,
-            "counterexample": _ce(s.counterexample),
-        } for s in report.sites],
+        "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
+        "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
+        "instruction": s.instruction, "expression": s.expression,
+        "range": list(s.range) if s.range is not None else None, "granule": s.granule,
+        "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
+        "margin": s.margin,
+        "counterexample": _ce(s.counterexample),
+    }
+
+
+def _head(report: Report) -> dict:
+    return {"schema": SCHEMA_VERSION, "tool": {"name": report.tool, "version": report.version},
+            "model": dict(report.model)}
+
+
+def _tail(report: Report) -> dict:
+    return {
         "files": [{
             "file": f.file, "sections": f.sections, "relocations": f.relocations,
             "not_range_checked": dict(f.not_range_checked), "skipped_nonalloc": f.skipped_nonalloc,
@@ -106,10 +111,27 @@ def to_dict(report: Report) -> dict:
     }
 
 
+def to_dict(report: Report) -> dict:
+    return {**_head(report), "sites": [_site_dict(s) for s in report.sites], **_tail(report)}
+
+
+def json_chunks(report: Report):
+    """The JSON report in pieces, site by site, so that writing a report of millions of
+    sites needs no second copy of it in memory. ''.join() of the pieces equals
+    json.dumps(to_dict(report)) + newline, byte for byte (tested).
+
+    No indentation: only then does the json module use its C encoder. Pipe through
+    `jq .` or `python3 -m json.tool` to read.
+    """
+    head = json.dumps(_head(report))
+    yield head[:-1] + ', "sites": ['
+    for i, s in enumerate(report.sites):
+        yield (", " if i else "") + json.dumps(_site_dict(s))
+    yield "], " + json.dumps(_tail(report))[1:] + "\n"
+
+
 def to_json(report: Report) -> str:
-    # No indentation: only then does the json module use its C encoder (about 5x faster
-    # on a kernel's 60 k sites). Pipe through `jq .` or `python3 -m json.tool` to read.
-    return json.dumps(to_dict(report)) + "\n"
+    return "".join(json_chunks(report))
 
 
 _SARIF_RULES = {

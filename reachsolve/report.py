@@ -7,21 +7,21 @@ from functools import cached_property
 VERDICTS = ("robust", "vulnerable", "broken", "unknown")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placement:
     section: str
     index: int
     address: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SymbolPlacement:
     name: str
     address: int
     kind: str  # "undefined" | "got" | "script" (defined by the linker script)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counterexample:
     value: int
     image_base: int
@@ -35,7 +35,7 @@ class Counterexample:
     wanted: str                    # what it had to mean
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SiteResult:
     file: str
     section: str
@@ -61,7 +61,7 @@ class SiteResult:
         return (self.file, self.section_index, self.offset, self.reloc)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileError:
     file: str
     message: str

@@ -100,3 +100,11 @@ def test_library_site_query_matches_verdicts():
     assert isinstance(solve(q.model + [q.violation]), Witness)
     q = site_query(demo_object(), ".hyp.text", 0x18)         # tbnz to the same section: robust
     assert isinstance(solve(q.model + [q.violation]), Proved)
+
+
+def test_streamed_json_equals_one_document(objdir):
+    """The CLI writes the report site by site; the bytes equal a single json.dumps."""
+    from reachsolve.render import json_chunks, to_dict
+    objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
+    for r in (analyze(objs), analyze([]), analyze([demo_object()])):
+        assert "".join(json_chunks(r)) == json.dumps(to_dict(r)) + "\n"
