@@ -110,6 +110,25 @@ class _Object:
             return f"the target section {self.obj.sections[t].name} is discarded by the script"
         return None
 
+    def query_vars(self, site: Site) -> set:
+        """The layout variables a query about ``site`` must constrain."""
+        vars = set(self.expr(site).vars) | {("sec", site.section)}
+        if site.anchor and not site.spec.formula.uses_got and site.anchor in self.frame.slots:
+            vars.add(site.anchor)
+        return vars
+
+    def violations(self, site: Site) -> list:
+        """What it means for ``site`` to fail: out of range (unless a veneer repairs it), misaligned."""
+        spec, e = site.spec, self.expr(site)
+        rng = self.range(spec)
+        bad = []
+        if rng is not None and not (self.veneers(site) and repaired_by_veneer(spec, self.model.profiles,
+                                                                              _same_section(site))):
+            bad.append(Outside(e, rng[0], rng[1]))
+        if spec.granule > 1 and not spec.formula.paged:
+            bad.append(NotMultiple(e, spec.granule))
+        return bad
+
     def expr(self, site: Site):
         """The site's value over this model's variables (script symbols substituted)."""
         e = self._exprs.get(id(site))
@@ -186,9 +205,7 @@ class _Decider:
     def decide(self, sites: Sequence[Site]) -> list[_Verdict]:
         s0 = sites[0]
         e0 = self.ob.expr(s0)
-        vars = set(e0.vars) | {("sec", s0.section)}
-        if s0.anchor and not s0.spec.formula.uses_got and s0.anchor in self.frame.slots:
-            vars.add(s0.anchor)
+        vars = self.ob.query_vars(s0)
         self._vars = vars
         dom = _LazyDomain(lambda: self.frame.domain(vars))  # most groups never reach the solver
         if isinstance(e0, PageDiff):

@@ -8,12 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analyze import _Object
-from .constraints import NotMultiple, Outside
 from .elf import ObjectFile, read_object
 from .errors import InputError
 from .inputs import load
 from .model import LayoutModel
-from .relocs import repaired_by_veneer
 from .solver import site_terms, solve  # noqa: F401  (solve is re-exported)
 
 
@@ -48,14 +46,4 @@ def site_query(path: str, section: str, offset: int, model: LayoutModel | None =
             break
     else:
         raise KeyError(f"no range-checked relocation at {section}+{offset:#x}")
-    expr = site.value_expr()
-    vars = set(expr.vars) | {("sec", site.section)}
-    spec = site.spec
-    rng = spec.range(model.profiles)
-    bad = []
-    if rng is not None and not (model.veneers and repaired_by_veneer(spec, model.profiles,
-                                                                     site.target_section == site.section)):
-        bad.append(Outside(expr, rng[0], rng[1]))
-    if spec.granule > 1 and not spec.formula.paged:
-        bad.append(NotMultiple(expr, spec.granule))
-    return SiteQuery(*site_terms(ob.frame.domain(vars), expr, bad))
+    return SiteQuery(*site_terms(ob.frame.domain(ob.query_vars(site)), ob.expr(site), ob.violations(site)))

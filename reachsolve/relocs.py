@@ -227,11 +227,6 @@ _EXTRA_NAMES = {0: "R_AARCH64_NONE", 256: "R_AARCH64_NONE", 299: "R_AARCH64_LDST
                 1026: "R_AARCH64_JUMP_SLOT", 1027: "R_AARCH64_RELATIVE", 1032: "R_AARCH64_IRELATIVE"}
 
 
-def is_none(number: int) -> bool:
-    """R_AARCH64_NONE: 0 (gABI) or 256 (AAELF64); it relocates nothing."""
-    return number in (0, 256)
-
-
 def value_alignment(spec: RelocSpec) -> int:
     """Alignment that S+A must have for this type's value to meet its granule.
 

@@ -501,9 +501,6 @@ class ScriptLayout:
         return {"mod": x % a.k, "div": x // a.k, "alignup": -(-x // a.k) * a.k}[a.kind]
 
 
-def match_only(pattern: str, name: str) -> bool:
-    return bool(_glob(pattern).match(name))
-
 
 class OrderedFrame(Frame):
     """The layout variables of a script-ordered image (see the module docstring)."""

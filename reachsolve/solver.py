@@ -7,7 +7,7 @@ unbounded integers (linear integer arithmetic), so nothing wraps silently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import z3
 
@@ -86,13 +86,6 @@ class _Builder:
         if isinstance(c, AllOf):
             return z3.And(*[self.cons(p) for p in c.parts]) if c.parts else z3.BoolVal(True, self.ctx)
         raise TypeError(c)
-
-
-def to_z3(constraints: Iterable[Constraint]) -> tuple[list[z3.BoolRef], dict[Var, z3.ArithRef]]:
-    """z3 formulas for ``constraints`` and the variables they use, in z3's main context."""
-    b = _Builder(z3.main_ctx())
-    fs = [b.cons(c) for c in constraints]
-    return fs + b.side, b.vars
 
 
 def _witness(model: z3.ModelRef, vars: dict[Var, z3.ArithRef]) -> Witness:

@@ -104,3 +104,15 @@ def test_ordered_counterexample_rejected_by_linkers(near, tmp_path, ld):
         proc = link(ld, near, linker_script(s, ld), tmp_path / f"{s.offset:x}")
         assert proc.returncode != 0
         assert f"(.text.a+{s.offset:#x})" in proc.stderr and s.reloc in proc.stderr
+
+
+def test_library_query_follows_the_script(near):
+    """site_query asks the same question as the report: under ordered.lds the cbz can
+    break, under capped.lds (an ASSERT caps growth) it cannot."""
+    from reachsolve import site_query
+    from reachsolve.constraints import Proved, Witness
+    from reachsolve.solver import solve
+    q = site_query(str(near), ".text.a", 0, model("ordered.lds"))
+    assert isinstance(solve(q.model + [q.violation]), Witness)
+    q = site_query(str(near), ".text.a", 0, model("capped.lds"))
+    assert isinstance(solve(q.model + [q.violation]), Proved)
