@@ -11,7 +11,10 @@ from __future__ import annotations
 import fnmatch
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Sequence
+
+import numpy as np
 
 from . import __version__, solver
 from .algebra import render
@@ -24,10 +27,12 @@ from .inputs import load
 from .layout import Frame, Slot
 from .scriptmodel import OrderedFrame, ScriptLayout
 from .model import LayoutModel
-from .relocs import PROFILE_LABEL, repaired_by_veneer
-from .report import (Counterexample, FileError, FileSummary, Placement, Report, SiteResult,
-                     SymbolPlacement)
-from .sites import Site, extract_sites, symbol_alignment
+from .relocs import BY_NUMBER, PROFILE_LABEL, repaired_by_veneer
+from .report import (ABSOLUTE, ALIGNED, AS_LINKED, FIXED, PAGE_FIXED, PAGE_SOLVER, PAGE_SPAN, SOLVER, SPAN, Counterexample,
+                     FileError, FileSummary, Placement, ProofTable, Report, SiteResult, SymbolPlacement, robust_reason,
+                     veneer_note)
+from .screen import screen
+from .sites import SYM_ANCHOR, Site, SiteColumns
 
 PAGE = 4096
 BIG = 1 << 70
@@ -51,7 +56,7 @@ class _Object:
     def __init__(self, obj: ObjectFile, model: LayoutModel):
         self.obj = obj
         self.model = model
-        self.ext = extract_sites(obj)
+        self.cols = cols = SiteColumns(obj)
         secs = {s.index: Slot(s.name, s.size if s.occupies else 0, s.align) for s in obj.sections if s.alloc}
         self.layout = None
         self.assumptions: list[str] = []
@@ -70,23 +75,33 @@ class _Object:
                 names[s.name] += 1
         self.labels = {s.index: (s.name if names[s.name] == 1 else f"{s.name}[{s.index}]")
                        for s in obj.sections if s.alloc and ("sec", s.index) in self.frame.slots}
-        for sym, align in sorted(symbol_alignment(self.ext.sites, obj).items()):
+        for sym, align in sorted(cols.symbol_alignment().items()):
             if self.layout is not None and self.frame.bind_symbol(("sym", sym), obj.symbol_name(sym)):
                 continue
             self.frame.add(("sym", sym), Slot(obj.symbol_label(sym), 0, align))
             self.assumptions.append(f"undefined {obj.symbol_label(sym)} lies in the image, aligned to {align}")
-        for s in self.ext.sites:
-            if s.spec.formula.uses_got:
-                self.frame.add(s.got_var(), Slot(f"GOT[{s.symbol_name}+{s.addend:#x}]", 8, 8))
-        if any(s.weak and s.anchor and s.anchor[0] == "sym" for s in self.ext.sites):
+        got = np.zeros(len(cols), dtype=bool)
+        for spec in BY_NUMBER.values():
+            if spec.formula.uses_got:
+                got |= cols.rtype == spec.number
+        for si, addend in sorted(set(zip(cols.symbol[got].tolist(), cols.addend[got].tolist()))):
+            name = cols.label(si) if si and len(obj.symbols) else ""
+            self.frame.add(("got", si, addend), Slot(f"GOT[{name}+{addend:#x}]", 8, 8))
+        if (cols.weak & (cols.kind == SYM_ANCHOR)).any():
             self.assumptions.append("undefined weak symbols are taken to be defined somewhere in the image")
         self.stats: Counter = Counter()
         self._exprs: dict[int, object] = {}
         self.texts: dict = {}  # rendered symbolic parts, by shape
         self._ranges: dict = {}
+        self._veneer_secs: dict[int, bool] = {}
         self.feasible = self.frame.complete({})
         if self.feasible is not None and self.frame.problems(self.feasible):
             self.feasible = None
+
+    @cached_property
+    def sites(self) -> tuple[Site, ...]:
+        """Every row as a Site (library queries; the analysis builds only the rows it needs)."""
+        return self.cols.extraction().sites
 
     def range(self, spec):
         r = self._ranges.get(spec.name, False)
@@ -96,10 +111,16 @@ class _Object:
 
     def veneers(self, site: Site) -> bool:
         """May an out-of-range branch at this site rely on a veneer?"""
-        if not self.model.veneers:
-            return False
-        name = self.obj.sections[site.section].name
-        return not any(fnmatch.fnmatchcase(name, g) for g in self.model.no_veneers)
+        return self.section_veneers(site.section)
+
+    def section_veneers(self, index: int) -> bool:
+        """May out-of-range branches in this section rely on veneers (model, no_veneers globs)?"""
+        ok = self._veneer_secs.get(index)
+        if ok is None:
+            name = self.obj.sections[index].name
+            ok = self._veneer_secs[index] = self.model.veneers and not any(
+                fnmatch.fnmatchcase(name, g) for g in self.model.no_veneers)
+        return ok
 
     def unplaced(self, site: Site) -> str | None:
         """Why a script leaves this site out of the image, if it does."""
@@ -252,8 +273,7 @@ class _Decider:
             smin, smax = span[0] + c, span[1] + c
             notes = ()
             if veneered and raw is not None and (smax > raw[1] or smin < raw[0]):
-                notes = (f"may need a veneer: the value is bounded only by [{smin:#x}, {smax:#x}], "
-                         f"beyond the direct range [{raw[0]:#x}, {raw[1]:#x}]",)
+                notes = (veneer_note(smin, smax, raw, True),)
             in_span = rng is None or rng[0] <= smin and smax <= rng[1]
             if in_span and multiple and c % g == 0:
                 self.ob.stats["interval proofs"] += 1
@@ -287,9 +307,7 @@ class _Decider:
                 elif isinstance(ans, Unknown):
                     unknown = ans.reason
             if veneered and raw is not None:
-                notes = ((f"may need a veneer: the value reaches [{vmin:#x}, {vmax:#x}], "
-                          f"beyond the direct range [{raw[0]:#x}, {raw[1]:#x}]",)
-                         if vmax > raw[1] or vmin < raw[0] else ())
+                notes = (veneer_note(vmin, vmax, raw, False),) if vmax > raw[1] or vmin < raw[0] else ()
             if fails:
                 out.append(self._failure(site, dom, d, c, rng, g, fails[0], notes))
             elif unknown:
@@ -301,24 +319,12 @@ class _Decider:
 
     def _robust_reason(self, site, d, dtext, c, vmin, vmax, rng, g, veneered, by_span=False) -> str:
         if not d.coeffs:
-            if site.anchor is None:
-                head = f"absolute: value fixed at {c:#x}"
-            else:
-                head = f"same section: value fixed at {c:+#x}"
+            kind = ABSOLUTE if site.anchor is None else FIXED
         elif by_span:
-            head = (f"both ends lie inside the {self.model.image_max:#x}-byte image, so {dtext} lies in "
-                    f"[{vmin - c:#x}, {vmax - c:#x}] and the value in [{vmin:#x}, {vmax:#x}]")
+            kind = ALIGNED if rng is None and not veneered else SPAN
         else:
-            head = (f"the solver bounds {dtext} to [{vmin - c:#x}, {vmax - c:#x}] over every layout, "
-                    f"so the value lies in [{vmin:#x}, {vmax:#x}]")
-        tail = []
-        if rng is not None:
-            tail.append(f"within [{rng[0]:#x}, {rng[1]:#x}]")
-        elif veneered:
-            tail.append("out-of-range branches are repaired by veneers")
-        if g > 1:
-            tail.append(f"always a multiple of {g}")
-        return head + ("; " + ", ".join(tail) if tail else "")
+            kind = SOLVER
+        return robust_reason(kind, self.model.image_max, dtext, c, vmin - c, vmax - c, vmin, vmax, rng, g, veneered)
 
     def _paged(self, sites: Sequence[Site], dom) -> list[_Verdict]:
         spec = sites[0].spec
@@ -345,16 +351,15 @@ class _Decider:
             vmax = ((hi.value + c + PAGE - 1) // PAGE) * PAGE
             if rng[0] <= vmin and vmax <= rng[1]:
                 if not d.coeffs:
-                    head = f"same section: wherever it lies, the page delta is in [{vmin:#x}, {vmax:#x}]"
+                    kind = PAGE_FIXED
                 elif hi.witness is None:
                     self.ob.stats["interval proofs"] += 1
-                    head = (f"both ends lie inside the {self.model.image_max:#x}-byte image, so "
-                            f"{render(d, self.ob.name)} lies in [{lo.value:#x}, {hi.value:#x}] and the page delta "
-                            f"in [{vmin:#x}, {vmax:#x}]")
+                    kind = PAGE_SPAN
                 else:
-                    head = (f"the solver bounds {render(d, self.ob.name)} to [{lo.value:#x}, {hi.value:#x}] over "
-                            f"every layout, so the page delta lies in [{vmin:#x}, {vmax:#x}]")
-                out.append(_Verdict("robust", f"{head}; within [{rng[0]:#x}, {rng[1]:#x}]"))
+                    kind = PAGE_SOLVER
+                dtext = render(d, self.ob.name) if d.coeffs else ""
+                out.append(_Verdict("robust", robust_reason(kind, self.model.image_max, dtext, c, lo.value, hi.value,
+                                                            vmin, vmax, rng, 1, False)))
                 continue
             ans = solver.find(dom + [Outside(e, rng[0], rng[1])], self.t)
             if isinstance(ans, Proved):
@@ -515,13 +520,25 @@ def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None) 
         counterexample=ce, notes=v.notes, as_linked=as_linked, margin=v.margin)
 
 
-def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult], FileSummary]:
+def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
+                   ) -> tuple[list[SiteResult], ProofTable | None, FileSummary]:
+    """Decide every site of ``obj``: column-wise proofs first (screen.py), the rest one by one.
+
+    ``columns=False`` decides every site one by one (tests compare the two paths).
+    """
     solver.new_session()
     ob = _Object(obj, model)
+    table, proved = None, np.zeros(len(ob.cols), dtype=bool)
+    if columns:
+        table, proved, counts = screen(ob, ob.cols)
+        ob.stats.update(counts)
+    rest = np.nonzero(~proved)[0].tolist()
+    sites = {i: ob.cols.site(i) for i in rest}
     verdicts: dict[int, _Verdict] = {}
     groups: dict[tuple, list[int]] = defaultdict(list)
     as_linked: dict[int, int] = {}
-    for i, site in enumerate(ob.ext.sites):
+    for i in rest:
+        site = sites[i]
         if ob.layout is not None and not site.problem:
             why = ob.unplaced(site)
             if why:
@@ -543,7 +560,8 @@ def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult
                         else f"value {value:#x} is not a multiple of {site.spec.granule}")
                 verdicts[i] = _Verdict("broken", f"fails as linked: {what}", ob.feasible)
             elif model.placement == "as-linked":
-                verdicts[i] = _Verdict("robust", f"as linked, the value is {value:#x}, which fits")
+                verdicts[i] = _Verdict("robust", robust_reason(AS_LINKED, 0, "", 0, 0, 0, value, value, None, 1,
+                                                               False))
             else:
                 groups[_group_key(ob, site)].append(i)
         else:
@@ -551,31 +569,31 @@ def analyze_object(obj: ObjectFile, model: LayoutModel) -> tuple[list[SiteResult
     dec = _Decider(ob)
     for key in sorted(groups, key=repr):
         idx = groups[key]
-        for i, v in zip(idx, dec.decide([ob.ext.sites[i] for i in idx])):
+        for i, v in zip(idx, dec.decide([sites[i] for i in idx])):
             verdicts[i] = v
-    results = [_result(ob, s, verdicts[i], as_linked.get(i)) for i, s in enumerate(ob.ext.sites)]
+    results = sorted((_result(ob, sites[i], verdicts[i], as_linked.get(i)) for i in rest), key=lambda r: r.key)
     nrel = sum(len(t.offsets) for t in obj.relocation_tables)
-    summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.ext.unchecked.items())),
-                          ob.ext.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))
-    return results, summary
+    summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.cols.unchecked.items())),
+                          ob.cols.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))
+    return results, table, summary
 
 
 def _analyze_blob(task) -> tuple:
     """One object in isolation (a process-pool task): results, or the error that stopped it."""
-    name, data, model = task
+    name, data, model, columns = task
     calls0 = solver.Stats.calls
     try:
-        res, summ = analyze_object(read_object(name, data), model)
+        res, table, summ = analyze_object(read_object(name, data), model, columns)
     except InputError as exc:
-        return None, None, FileError(exc.file, exc.message), 0
+        return None, None, None, FileError(exc.file, exc.message), 0
     except MemoryError:
-        return None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0
+        return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0
     except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
-        return None, None, FileError(name, f"layout model: {exc}"), 0
-    return res, summ, None, solver.Stats.calls - calls0
+        return None, None, None, FileError(name, f"layout model: {exc}"), 0
+    return res, table, summ, None, solver.Stats.calls - calls0
 
 
-def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 1) -> Report:
+def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 1, columns: bool = True) -> Report:
     """Analyze every object (and archive member) named by ``paths``.
 
     With ``jobs`` > 1 objects are analyzed in a process pool; the report is the same
@@ -599,7 +617,7 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
             if isinstance(blob, InputError):
                 errors.append(FileError(blob.file, blob.message))
             else:
-                tasks.append((blob.name, blob.data, model))
+                tasks.append((blob.name, blob.data, model, columns))
     if jobs > 1 and len(tasks) > 1:
         import concurrent.futures as cf
         with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -607,15 +625,19 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
     else:
         outcomes = [_analyze_blob(t) for t in tasks]
     calls = 0
-    for res, summ, err, n in outcomes:
+    tables = []
+    for res, table, summ, err, n in outcomes:
         calls += n
         if err is not None:
             errors.append(err)
         else:
             sites.extend(res)
             files.append(summ)
+            if table is not None:
+                tables.append(table)
     sites.sort(key=lambda s: s.key)
     files.sort(key=lambda f: f.file)
     errors.sort(key=lambda e: (e.file, e.message))
+    tables.sort(key=lambda t: t.file)
     return Report("reachsolve", __version__, tuple(sorted(model.describe().items())), tuple(sites),
-                  tuple(files), tuple(errors), calls)
+                  tuple(files), tuple(errors), calls, tuple(tables))

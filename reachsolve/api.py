@@ -41,7 +41,7 @@ def site_query(path: str, section: str, offset: int, model: LayoutModel | None =
     """The constraints of the range-checked site at ``section+offset`` in ``path``."""
     model = model or LayoutModel()
     ob = _Object(open_object(path), model)
-    for site in ob.ext.sites:
+    for site in ob.sites:
         if ob.obj.sections[site.section].name == section and site.offset == offset:
             break
     else:

@@ -13,6 +13,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from .constraints import BASE, Between, Constraint, Disjoint, Lin, Multiple, Var
 from .model import ADDRESS_SPACE, LayoutModel
 
@@ -98,6 +100,58 @@ class Frame:
     def always_multiple(self, d: Lin, g: int) -> bool:
         """Is ``d`` (without its constant) a multiple of ``g`` in every layout?"""
         return all((c * self.slots[v].align) % g == 0 for v, c in d.coeffs)
+
+    # -- the same two facts, for columns of sites (screen.py) ---------------------------
+    # Columns name a variable by kind (1: section, 2: undefined symbol) and index.
+    # Bounds are int64, so frames whose numbers could leave it decline (ok False).
+    LIMIT = 1 << 60
+
+    def _var_arrays(self, kind: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(present, size, align) per index of one kind of variable."""
+        key = (kind, n, len(self.slots))
+        cache = self.__dict__.setdefault("_arrays", {})
+        if key in cache:
+            return cache[key]
+        present = np.zeros(n, dtype=bool)
+        size = np.zeros(n, dtype=np.int64)
+        align = np.ones(n, dtype=np.int64)
+        tag = "sec" if kind == 1 else "sym"
+        for v, s in self.slots.items():
+            if v[0] == tag and 0 <= v[1] < n and s.size < self.LIMIT and s.align < self.LIMIT:
+                present[v[1]], size[v[1]], align[v[1]] = True, s.size, s.align
+        cache[key] = present, size, align
+        return present, size, align
+
+    def column_align(self, kind: np.ndarray, idx: np.ndarray, n: tuple[int, int]):
+        """(known, alignment) of each variable named by the columns; ``n``: how many sections, symbols."""
+        ok = np.zeros(len(idx), dtype=bool)
+        align = np.ones(len(idx), dtype=np.int64)
+        for k in (1, 2):
+            rows = kind == k
+            if rows.any():
+                present, _, al = self._var_arrays(k, n[k - 1])
+                j = np.clip(idx[rows], 0, n[k - 1] - 1)
+                ok[rows] = present[j]
+                align[rows] = al[j]
+        return ok, align
+
+    def pair_spans(self, kind: np.ndarray, target: np.ndarray, place: np.ndarray, n: tuple[int, int]):
+        """(ok, lo, hi): bounds of var(target) - base(place) for distinct variables, as :meth:`span`
+        gives them for that difference (each variable inside the image; its size is room lost)."""
+        top = self.model.image_max
+        if top >= self.LIMIT:
+            z = np.zeros(len(place), dtype=np.int64)
+            return np.zeros(len(place), dtype=bool), z, z
+        ok_t, _ = self.column_align(kind, target, n)
+        present_s, size_s, _ = self._var_arrays(1, n[0])
+        size_t = np.zeros(len(target), dtype=np.int64)
+        for k in (1, 2):
+            rows = kind == k
+            if rows.any():
+                _, sz, _ = self._var_arrays(k, n[k - 1])
+                size_t[rows] = sz[np.clip(target[rows], 0, n[k - 1] - 1)]
+        j = np.clip(place, 0, n[0] - 1)
+        return ok_t & present_s[j], -(top - size_s[j]), top - size_t
 
     # -- concrete layouts ---------------------------------------------------------
     def complete(self, partial: Mapping[Var, int], focus=None) -> dict[Var, int] | None:

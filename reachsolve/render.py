@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from .relocs import PROFILE_LABEL
-from .report import Counterexample, Report, SiteResult, VERDICTS
+from .relocs import BY_NUMBER
+from .report import PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult, VERDICTS
 
 SCHEMA_VERSION = 1
 
@@ -35,7 +36,7 @@ def _short_layout(ce: Counterexample, s: SiteResult, limit: int = 4) -> str:
 
 def text(report: Report, verbose: bool = False) -> str:
     lines: list[str] = []
-    for s in report.sites:
+    for s in (report.sites if verbose else report.listed):
         if s.verdict == "robust" and not verbose:
             continue
         lines.append(_headline(s))
@@ -51,7 +52,7 @@ def text(report: Report, verbose: bool = False) -> str:
     for e in report.errors:
         lines.append(f"error: {e.file}: {e.message}")
     c = report.summary
-    lines.append(f"{len(report.sites)} range-checked sites in {len(report.files)} objects: "
+    lines.append(f"{sum(c.values())} range-checked sites in {len(report.files)} objects: "
                  + ", ".join(f"{c[v]} {v}" for v in VERDICTS))
     unchecked: dict[str, int] = {}
     for f in report.files:
@@ -111,8 +112,33 @@ def _tail(report: Report) -> dict:
     }
 
 
+def _table_meta(t: ProofTable) -> dict:
+    return {"file": t.file, "sites": len(t), "proof_kinds": list(PROOF_KINDS),
+            "reloc_names": {str(n): BY_NUMBER[n].name for n in sorted(set(t.columns["reloc"].tolist()))},
+            "section_names": {str(i): n for i, n in sorted(t.section_names.items())},
+            "symbol_names": {str(i): n for i, n in sorted(t.symbol_names.items())}}
+
+
+def _table_column(t: ProofTable, name: str) -> list | None:
+    if name == "as_linked":
+        return t.as_linked()
+    if name in ("veneered", "veneer_note"):
+        return t.columns[name].astype(int).tolist()
+    return t.columns[name].tolist()
+
+
+def _table_chunks(t: ProofTable):
+    """One proof table as JSON text, column by column (a column is one short-lived list)."""
+    yield json.dumps(_table_meta(t))[:-1] + ', "columns": {'
+    for k, name in enumerate(PROOF_COLUMNS):
+        yield (", " if k else "") + json.dumps(name) + ": " + json.dumps(_table_column(t, name))
+    yield "}}"
+
+
 def to_dict(report: Report) -> dict:
-    return {**_head(report), "sites": [_site_dict(s) for s in report.sites], **_tail(report)}
+    return {**_head(report), "sites": [_site_dict(s) for s in report.listed],
+            "proved": [{**_table_meta(t), "columns": {n: _table_column(t, n) for n in PROOF_COLUMNS}}
+                       for t in report.proved], **_tail(report)}
 
 
 def json_chunks(report: Report):
@@ -125,8 +151,13 @@ def json_chunks(report: Report):
     """
     head = json.dumps(_head(report))
     yield head[:-1] + ', "sites": ['
-    for i, s in enumerate(report.sites):
+    for i, s in enumerate(report.listed):
         yield (", " if i else "") + json.dumps(_site_dict(s))
+    yield '], "proved": ['
+    for i, t in enumerate(report.proved):
+        if i:
+            yield ", "
+        yield from _table_chunks(t)
     yield "], " + json.dumps(_tail(report))[1:] + "\n"
 
 
@@ -147,7 +178,7 @@ def to_sarif(report: Report, include_robust: bool = False) -> str:
     rules = [{"id": v, "shortDescription": {"text": d}, "defaultConfiguration": {"level": lvl}}
              for v, (lvl, d) in _SARIF_RULES.items()]
     results = []
-    for s in report.sites:
+    for s in (report.sites if include_robust else report.listed):
         if s.verdict == "robust" and not include_robust:
             continue
         props = {"reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "expression": s.expression,
@@ -179,3 +210,18 @@ def to_sarif(report: Report, include_robust: bool = False) -> str:
         }],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def json_site_rows(doc: dict):
+    """Every site of a parsed JSON report as a small dict (file, section, section_index, offset,
+    reloc, symbol, addend, verdict), the listed ones and the proof-table rows alike; for
+    readers that want one list, e.g. CI scripts counting verdicts per file."""
+    for s in doc["sites"]:
+        yield {k: s[k] for k in ("file", "section", "section_index", "offset", "reloc", "symbol", "addend",
+                                 "verdict")}
+    for t in doc.get("proved", ()):
+        c = t["columns"]
+        for sec, off, r, sym, add in zip(c["section_index"], c["offset"], c["reloc"], c["symbol"], c["addend"]):
+            yield {"file": t["file"], "section": t["section_names"][str(sec)], "section_index": sec, "offset": off,
+                   "reloc": t["reloc_names"][str(r)], "symbol": t["symbol_names"].get(str(sym), ""),
+                   "addend": add, "verdict": "robust"}

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import numpy as np
+
 from . import ldscript as L
 from .constraints import (TRUE, AllOf, AnyOf, Between, Constraint, Lin, Multiple, Var, holds, negate)
 from .elf import SHT_NOBITS, STB_LOCAL, SYM_ABS, SYM_COMMON, SYM_UNDEF, ObjectFile
@@ -662,6 +664,44 @@ class OrderedFrame(Frame):
             lo += min(c * iv[0], c * iv[1])
             hi += max(c * iv[0], c * iv[1])
         return lo, hi
+
+    def _chain_arrays(self, n: int):
+        """(in chain, position, item alignment) per section index; prefix sums as int64."""
+        cache = self.__dict__.setdefault("_chain", {})
+        if n not in cache:
+            inchain = np.zeros(n, dtype=bool)
+            pos = np.zeros(n, dtype=np.int64)
+            align = np.ones(n, dtype=np.int64)
+            for v, k in self.L.pos.items():
+                it = self.L.items[k]
+                if v[0] == "sec" and 0 <= v[1] < n and it.align < self.LIMIT:
+                    inchain[v[1]], pos[v[1]], align[v[1]] = True, k, it.align
+            prefix = np.array(self.prefix, dtype=object)
+            if max(self.prefix) >= self.LIMIT or min(self.prefix) < 0:
+                inchain[:] = False
+                prefix = np.zeros(len(self.prefix), dtype=np.int64)
+            cache[n] = inchain, pos, align, prefix.astype(np.int64)
+        return cache[n]
+
+    def column_align(self, kind, idx, n):
+        ok, align = super().column_align(kind, idx, n)
+        inchain, _, al, _ = self._chain_arrays(n[0])
+        rows = (kind == 1) & inchain[np.clip(idx, 0, n[0] - 1)]
+        align[rows] = al[idx[rows]]
+        return ok | rows, align
+
+    def pair_spans(self, kind, target, place, n):
+        """As :meth:`span` for two chain sections: the script's order fixes which comes first."""
+        top = self.model.image_max
+        inchain, pos, _, prefix = self._chain_arrays(n[0])
+        t = np.clip(target, 0, n[0] - 1)
+        p = np.clip(place, 0, n[0] - 1)
+        ok = (kind == 1) & inchain[t] & inchain[p] & (pos[t] != pos[p]) & (top < self.LIMIT)
+        a, b = np.minimum(pos[t], pos[p]), np.maximum(pos[t], pos[p])
+        lo = prefix[b] - prefix[a]
+        hi = top - (prefix[a] - prefix[0]) - (prefix[len(self.L.items)] - prefix[b])
+        after = pos[t] > pos[p]
+        return ok, np.where(after, lo, -hi), np.where(after, hi, -lo)
 
     def always_multiple(self, d: Lin, g: int) -> bool:
         def align(v):

@@ -76,49 +76,164 @@ class Extraction:
     skipped_nonalloc: int      # relocations against non-allocated sections
 
 
-def _read_word(obj: ObjectFile, data: bytes, off: int, size: int, is_insn: bool) -> int:
-    order = "little" if (is_insn or not obj.big_endian) else "big"
-    return int.from_bytes(data[off:off + size], order)
+# anchor kinds in SiteColumns.kind
+NO_ANCHOR, SEC_ANCHOR, SYM_ANCHOR, ABS_ANCHOR = 0, 1, 2, 3
+
+
+class SiteColumns:
+    """Every range-checked relocation of an object as numpy columns, one row per site.
+
+    Kernel objects hold hundreds of thousands of sites; most are decided by
+    interval arithmetic over these columns (see screen.py), and only the rest
+    become :class:`Site` objects, through :meth:`site`.
+    """
+
+    def __init__(self, obj: ObjectFile):
+        self.obj = obj
+        self.unchecked: Counter = Counter()
+        self.skipped_nonalloc = 0
+        cols: dict[str, list] = {k: [] for k in ("section", "offset", "rtype", "symbol", "addend", "word")}
+        secs = obj.sections
+        for tab in obj.relocation_tables:
+            target = secs[tab.target]
+            if not target.alloc:
+                self.skipped_nonalloc += len(tab.offsets)
+                continue
+            types = tab.types
+            chk = _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
+            other = types[~chk]
+            if len(other):
+                for t, n in zip(*np.unique(other[(other != 0) & (other != 256)], return_counts=True)):
+                    self.unchecked[reloc_type_name(int(t))] += int(n)
+            idx = np.nonzero(chk)[0]
+            if not len(idx):
+                continue
+            if target.type == SHT_NOBITS:
+                raise InputError(obj.name, f"relocations apply to {target.name}, which has no contents (SHT_NOBITS)")
+            offs = tab.offsets[idx]
+            tys = types[idx]
+            size = _CONTAINER[tys]
+            past = offs + size.astype(np.uint64) > np.uint64(target.size)
+            if past.any():
+                k = int(np.argmax(past))
+                raise InputError(obj.name, f"relocation {reloc_type_name(int(tys[k]))} at {target.name}+"
+                                           f"{int(offs[k]):#x} lies past the end of the section ({target.size:#x} bytes)")
+            words = _words(obj, obj.section_data(target.index), offs, size, _IS_DATA[tys])
+            if tab.addends is not None:
+                adds = tab.addends[idx]
+            else:  # SHT_REL: the addend is the field's current contents
+                adds = np.array([extract(BY_NUMBER[t].field, BY_NUMBER[t].scale, w)
+                                 for t, w in zip(tys.tolist(), words.tolist())], dtype=np.int64)
+            cols["section"].append(np.full(len(idx), tab.target, dtype=np.int64))
+            cols["offset"].append(offs.astype(np.int64))
+            cols["rtype"].append(tys.astype(np.int64))
+            cols["symbol"].append(tab.symbols[idx].astype(np.int64))
+            cols["addend"].append(adds.astype(np.int64))
+            cols["word"].append(words)
+        for k, parts in cols.items():
+            setattr(self, k, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+        self._symbols = _Symbols(obj)
+        self._classify_anchors()
+        self._check_instructions()
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def _classify_anchors(self) -> None:
+        obj, n = self.obj, len(self)
+        self.kind = np.zeros(n, dtype=np.int8)
+        self.anchor = np.zeros(n, dtype=np.int64)
+        self.symval = np.zeros(n, dtype=np.uint64)
+        self.weak = np.zeros(n, dtype=bool)
+        # Rows decided one by one, never by columns: malformed sites and absolute symbols.
+        self.special = np.zeros(n, dtype=bool)
+        if not len(obj.symbols) or not n:
+            return
+        si = self.symbol
+        real = si != 0
+        where = obj.symbol_section[si]
+        self.symval = np.where(real, obj.symbols["value"][si].astype(np.uint64), np.uint64(0))
+        self.weak = real & ((obj.symbols["info"][si] >> 4) == STB_WEAK)
+        undef = real & ((where == SYM_UNDEF) | (where == SYM_COMMON))
+        insec = real & (where >= 0)
+        self.kind[undef] = SYM_ANCHOR
+        self.kind[insec] = SEC_ANCHOR
+        self.kind[real & (where == SYM_ABS)] = ABS_ANCHOR
+        self.anchor = np.where(undef, si, np.where(insec, where, 0))
+        self.symval[undef] = 0
+        alloc = np.array([s.alloc for s in obj.sections], dtype=bool)
+        self.special |= self.kind == ABS_ANCHOR
+        self.special |= insec & ~alloc[np.where(insec, where, 0)]
+
+    def _check_instructions(self) -> None:
+        """Is each instruction of the class its relocation needs? capstone is asked once per
+        distinct (type, word); the rows whose answer is no are decided one by one."""
+        insn = ~_IS_DATA[self.rtype]
+        if not insn.any():
+            return
+        keys = (self.rtype[insn] << 32) | self.word[insn].astype(np.int64)
+        uniq, inv = np.unique(keys, return_inverse=True)
+        bad = np.array([_insn_problem(BY_NUMBER[int(k) >> 32], decode(int(k) & 0xFFFFFFFF)) is not None
+                        for k in uniq], dtype=bool)
+        self.special[np.nonzero(insn)[0][bad[inv]]] = True
+
+    def label(self, si: int) -> str:
+        return self._symbols.label(si)
+
+    def symbol_alignment(self) -> dict[int, int]:
+        """The alignment assumed for each undefined symbol: what its relocations need."""
+        rows = self.kind == SYM_ANCHOR
+        if not rows.any():
+            return {}
+        need_by_type = np.ones(len(_IS_DATA), dtype=np.int64)
+        for spec in BY_NUMBER.values():
+            need_by_type[spec.number] = value_alignment(spec)
+        syms, need = self.anchor[rows], need_by_type[self.rtype[rows]]
+        order = np.lexsort((need, syms))
+        syms, need = syms[order], need[order]
+        last = np.r_[syms[1:] != syms[:-1], True]  # the largest need of each symbol comes last
+        out = {}
+        for si, a in zip(syms[last].tolist(), need[last].tolist()):
+            if int(self.obj.symbol_section[si]) == SYM_COMMON:
+                a = max(a, int(self.obj.symbols["value"][si]) or 1)  # COMMON: st_value is the alignment
+            out[si] = a
+        return out
+
+    def site(self, i: int) -> Site:
+        """Row ``i`` as a :class:`Site`."""
+        spec = BY_NUMBER[int(self.rtype[i])]
+        return _site(self.obj, int(self.section[i]), int(self.offset[i]), spec, int(self.symbol[i]),
+                     int(self.addend[i]), int(self.word[i]), not spec.field.is_data, self._symbols)
+
+    def extraction(self) -> Extraction:
+        return Extraction(tuple(self.site(i) for i in range(len(self))), self.unchecked, self.skipped_nonalloc)
+
+
+_CONTAINER = np.zeros(max(BY_NUMBER) + 1, dtype=np.int64)
+_IS_DATA = np.zeros(max(BY_NUMBER) + 1, dtype=bool)
+for _spec in BY_NUMBER.values():
+    _CONTAINER[_spec.number] = _spec.field.container
+    _IS_DATA[_spec.number] = _spec.field.is_data
+
+
+def _words(obj: ObjectFile, data: bytes, offs: np.ndarray, size: np.ndarray, is_data: np.ndarray) -> np.ndarray:
+    """The container at each offset: instructions little-endian always, data in the object's order."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    o = offs.astype(np.int64)
+    b = [buf[np.minimum(o + k, len(buf) - 1)].astype(np.int64) for k in range(4)]
+    le4 = b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
+    le2 = b[0] | (b[1] << 8)
+    if obj.big_endian:
+        d4 = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+        d2 = (b[0] << 8) | b[1]
+    else:
+        d4, d2 = le4, le2
+    data_word = np.where(size == 2, d2, d4)
+    return np.where(is_data, data_word, le4)
 
 
 def extract_sites(obj: ObjectFile) -> Extraction:
-    sites: list[Site] = []
-    unchecked: Counter = Counter()
-    skipped = 0
-    secs = obj.sections
-    symfacts = _Symbols(obj)
-    for tab in obj.relocation_tables:
-        target = secs[tab.target]
-        if not target.alloc:
-            skipped += len(tab.offsets)
-            continue
-        types = tab.types
-        chk = _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
-        other = types[~chk]
-        if len(other):
-            for t, n in zip(*np.unique(other[(other != 0) & (other != 256)], return_counts=True)):
-                unchecked[reloc_type_name(int(t))] += int(n)
-        idx = np.nonzero(chk)[0]
-        if not len(idx):
-            continue
-        if target.type == SHT_NOBITS:
-            raise InputError(obj.name, f"relocations apply to {target.name}, which has no contents (SHT_NOBITS)")
-        data = obj.section_data(target.index)
-        offs = tab.offsets[idx].tolist()
-        tys = types[idx].tolist()
-        syms = tab.symbols[idx].tolist()
-        adds = tab.addends[idx].tolist() if tab.addends is not None else None
-        for k, off, ty, si in zip(range(len(idx)), offs, tys, syms):
-            spec = BY_NUMBER[ty]
-            size = spec.field.container
-            if off + size > target.size:
-                raise InputError(obj.name, f"relocation {reloc_type_name(ty)} at {target.name}+{off:#x} "
-                                           f"lies past the end of the section ({target.size:#x} bytes)")
-            is_insn = not spec.field.is_data
-            word = _read_word(obj, data, off, size, is_insn)
-            addend = adds[k] if adds is not None else extract(spec.field, spec.scale, word)
-            sites.append(_site(obj, target.index, off, spec, si, addend, word, is_insn, symfacts))
-    return Extraction(tuple(sites), unchecked, skipped)
+    return SiteColumns(obj).extraction()
 
 
 class _Symbols:
@@ -162,20 +277,13 @@ def _site(obj: ObjectFile, sec: int, off: int, spec: RelocSpec, si: int, addend:
     insn = None
     if is_insn:
         insn = decode(word, off)
-        if insn.klass not in spec.insns:
-            problem = problem or f"{spec.name} on '{insn.text}', which is not one of: {', '.join(sorted(spec.insns))}"
-        elif insn.klass == "ldst" and insn.access != spec.granule:
-            problem = problem or f"{spec.name} needs a {spec.granule}-byte access, but '{insn.text}' accesses {insn.access}"
+        problem = problem or _insn_problem(spec, insn)
     return Site(sec, off, spec, si, name, addend, anchor, value, weak, word, insn, problem)
 
 
-def symbol_alignment(sites: tuple[Site, ...], obj: ObjectFile) -> dict[int, int]:
-    """The alignment assumed for each undefined symbol: what its relocations need."""
-    need: dict[int, int] = {}
-    for s in sites:
-        if s.anchor and s.anchor[0] == "sym":
-            a = value_alignment(s.spec)
-            if int(obj.symbol_section[s.symbol]) == SYM_COMMON:
-                a = max(a, int(obj.symbols["value"][s.symbol]) or 1)  # COMMON: st_value is the alignment
-            need[s.symbol] = max(need.get(s.symbol, 1), a)
-    return need
+def _insn_problem(spec: RelocSpec, insn: Insn) -> str | None:
+    if insn.klass not in spec.insns:
+        return f"{spec.name} on '{insn.text}', which is not one of: {', '.join(sorted(spec.insns))}"
+    if insn.klass == "ldst" and insn.access != spec.granule:
+        return f"{spec.name} needs a {spec.granule}-byte access, but '{insn.text}' accesses {insn.access}"
+    return None

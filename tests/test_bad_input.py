@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from conftest import tool
 from reachsolve import cli
+from reachsolve.render import json_site_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "reachsolve" / "data" / "demo.o"
@@ -142,7 +143,7 @@ class Run:
         return json.loads(self.stdout)
 
     def site_files(self) -> set[str]:
-        return {s["file"] for s in self.report["sites"]}
+        return {s["file"] for s in json_site_rows(self.report)}
 
 
 def run_cli(cwd: Path, *files: str, fmt: str = "json") -> Run:
@@ -176,7 +177,7 @@ def check_bad(work: Path, bad: str, pattern: str | None = None, *, named: str | 
     member inside it); both valid objects are still analyzed."""
     r = run_cli(work, "first.o", bad, "last.o")
     assert_one_error(r, named or bad, pattern)
-    assert {"first.o", "last.o"} <= r.site_files(), r.report["sites"]
+    assert {"first.o", "last.o"} <= r.site_files(), r.report
     return r
 
 
@@ -287,6 +288,7 @@ def test_nobits_section_of_size_2_63_is_only_too_big(work: Path):
     assert "Traceback" not in r.stderr and r.stderr == "", r.stderr
     assert r.rc in (0, 1) and r.report["errors"] == []
     big = [s for s in r.report["sites"] if s["file"] == "big.o"]
+    assert not [t for t in r.report["proved"] if t["file"] == "big.o"]
     assert big and all(s["verdict"] == "unknown" and "cannot hold" in s["reason"] for s in big)
     assert "last.o" in r.site_files()
 
@@ -511,7 +513,7 @@ def test_mutated_demo_never_crashes(tmp_path: Path, capsys, edits, cut):
     report = json.loads(out)
     if rc in (0, 1):
         assert err == "" and report["errors"] == [], err
-        assert all(s["file"] == str(path) for s in report["sites"])
+        assert all(s["file"] == str(path) for s in json_site_rows(report))
     else:
         assert rc == 2, rc
         lines = err.splitlines()
@@ -526,5 +528,5 @@ def test_relocation_to_symbol_in_non_allocated_section(kit: Kit, capsys):
     rc = cli.main(["check", "--format", "json", str(obj)])
     out, err = capsys.readouterr()
     assert rc in (0, 1) and err == ""
-    sites = json.loads(out)["sites"]
+    sites = list(json_site_rows(json.loads(out)))
     assert sites and all(s["verdict"] == "unknown" for s in sites)

@@ -47,7 +47,21 @@ def test_json_contract(tmp_path):
     assert doc["tool"]["name"] == "reachsolve" and doc["tool"]["version"]
     assert doc["model"]["name"] == "free" and doc["model"]["image_max"] == 128 << 20
     assert set(doc["summary"]) == {"robust", "vulnerable", "broken", "unknown"}
-    assert sum(doc["summary"].values()) == len(doc["sites"])
+    proved = doc["proved"]
+    assert sum(doc["summary"].values()) == len(doc["sites"]) + sum(t["sites"] for t in proved)
+    assert doc["summary"]["robust"] >= sum(t["sites"] for t in proved) > 0
+    for t in proved:
+        cols = t["columns"]
+        assert set(cols) == {"section_index", "offset", "reloc", "symbol", "addend", "target_section_index",
+                             "word", "proof", "constant", "span_min", "span_max", "value_min", "value_max",
+                             "as_linked", "veneered", "veneer_note"}
+        assert all(len(v) == t["sites"] for v in cols.values() if v is not None)
+        assert {t["proof_kinds"][k] for k in cols["proof"]} <= {"span", "fixed", "page-span", "page-fixed",
+                                                               "aligned", "as-linked"}
+        for i in set(cols["section_index"]) | set(cols["target_section_index"]) - {-1}:
+            assert str(i) in t["section_names"]
+        rows = list(zip(cols["section_index"], cols["offset"]))
+        assert rows == sorted(rows)
     keys = {"file", "section", "section_index", "offset", "reloc", "symbol", "addend", "target_section",
             "instruction", "range", "verdict", "reason", "counterexample"}
     order = [(s["file"], s["section_index"], s["offset"]) for s in doc["sites"]]
@@ -108,3 +122,18 @@ def test_streamed_json_equals_one_document(objdir):
     objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
     for r in (analyze(objs), analyze([]), analyze([demo_object()])):
         assert "".join(json_chunks(r)) == json.dumps(to_dict(r)) + "\n"
+
+
+def test_column_proofs_agree_with_one_by_one_decisions(objdir):
+    """screen.py only repeats the one-by-one path's interval arguments over columns: every
+    site gets the same verdict, reason, notes and as-linked value either way."""
+    from reachsolve.model import LayoutModel
+    from reachsolve.modelfile import load_model
+    objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
+    objs.append(demo_object())
+    models = [LayoutModel(), LayoutModel(image_max=8 << 30, linker="lld"), LayoutModel(veneers=False),
+              load_model("arm64-module")]
+    for model in models:
+        fast, slow = analyze(objs, model), analyze(objs, model, columns=False)
+        assert fast.proved and not slow.proved
+        assert fast.sites == slow.sites, model

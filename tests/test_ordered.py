@@ -116,3 +116,13 @@ def test_library_query_follows_the_script(near):
     assert isinstance(solve(q.model + [q.violation]), Witness)
     q = site_query(str(near), ".text.a", 0, model("capped.lds"))
     assert isinstance(solve(q.model + [q.violation]), Proved)
+
+
+def test_column_proofs_agree_with_one_by_one_decisions(near, objdir):
+    """Script models too: the column path proves what the one-by-one path proves, in the same words."""
+    far = assemble(HERE / "far.S", objdir)
+    for script in ("ordered.lds", "capped.lds"):
+        for placement in ("ordered", "as-linked"):
+            m = model(script, placement)
+            fast, slow = analyze([str(near), str(far)], m), analyze([str(near), str(far)], m, columns=False)
+            assert fast.sites == slow.sites, (script, placement)

@@ -1,0 +1,157 @@
+"""Column-wise proofs: the interval arguments of the one-by-one path, over numpy columns.
+
+Most sites of a kernel object sit far inside their range: a branch between two
+sections of a 128 MiB image cannot leave +-128 MiB. The one-by-one path proves
+those with interval arithmetic (the span of the layout-dependent part, the
+alignment of its variables, and for script models the as-linked layout) before
+it asks the solver anything. This module makes the same arguments for all rows
+of an object at once. It only ever proves: a row it cannot prove, or whose
+arithmetic might leave int64, goes to the one-by-one path, which decides it as
+before. So a site's verdict never depends on which path saw it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .relocs import BY_NUMBER, Formula, repaired_by_veneer
+from .report import (ALIGNED, AS_LINKED, FIXED, PAGE_FIXED, PAGE_SPAN, PROOF_COLUMNS, SPAN, ProofTable)
+from .sites import SEC_ANCHOR, SYM_ANCHOR, SiteColumns
+
+LIMIT = 1 << 60  # every operand below this keeps every sum below 2^63
+PAGE = 4096
+_PREL, _PAGE, _ABS, _OTHER = 0, 1, 2, 3
+_U64 = np.uint64
+
+
+def _type_tables(profiles: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per relocation type number: formula class, range, granule, veneer policy, name rank."""
+    n = max(BY_NUMBER) + 1
+    t = {"formula": np.full(n, _OTHER, dtype=np.int8), "has_range": np.zeros(n, dtype=bool),
+         "r0": np.zeros(n, dtype=np.int64), "r1": np.zeros(n, dtype=np.int64),
+         "granule": np.ones(n, dtype=np.int64), "veneer_same": np.zeros(n, dtype=bool),
+         "veneer_other": np.zeros(n, dtype=bool), "rank": np.zeros(n, dtype=np.int64)}
+    klass = {Formula.PREL: _PREL, Formula.PAGE: _PAGE, Formula.ABS: _ABS}
+    for rank, spec in enumerate(sorted(BY_NUMBER.values(), key=lambda s: s.name)):
+        k = spec.number
+        t["formula"][k] = klass.get(spec.formula, _OTHER)
+        rng = spec.range(profiles)
+        if rng is not None:
+            t["has_range"][k], t["r0"][k], t["r1"][k] = True, rng[0], rng[1]
+        t["granule"][k] = spec.granule
+        t["veneer_same"][k] = repaired_by_veneer(spec, profiles, True)
+        t["veneer_other"][k] = repaired_by_veneer(spec, profiles, False)
+        t["rank"][k] = rank
+    return t
+
+
+def _ceil_page(x: np.ndarray) -> np.ndarray:
+    return -((-x) // PAGE) * PAGE
+
+
+def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counter]:
+    """Prove what interval arithmetic proves; return the table, the proved rows, and counts."""
+    n = len(cols)
+    proved = np.zeros(n, dtype=bool)
+    stats: Counter = Counter()
+    model, frame, obj = ob.model, ob.frame, ob.obj
+    if not n or ob.feasible is None or model.image_max >= LIMIT:
+        return None, proved, stats
+    tt = _type_tables(model.profiles)
+    ty, sec, off, kind, anchor = cols.rtype, cols.section, cols.offset, cols.kind, cols.anchor
+    form = tt["formula"][ty]
+    g = tt["granule"][ty]
+    small = ((cols.symval < _U64(LIMIT)) & (np.abs(cols.addend) < LIMIT) & (off >= 0) & (off < LIMIT))
+    cand = ~cols.special & small & (form != _OTHER) & ((kind == SEC_ANCHOR) | (kind == SYM_ANCHOR))
+    if ob.layout is not None:
+        cand &= kind == SEC_ANCHOR  # an undefined symbol may be one the script defines
+    ct = np.where(small, cols.symval.astype(np.int64) + cols.addend, 0)  # S+A relative to the anchor
+    c = np.where(form == _ABS, ct, ct - off)
+    same = (kind == SEC_ANCHOR) & (anchor == sec)
+    counts = (len(obj.sections), max(len(obj.symbols), 1))
+    sec_ok_veneer = np.array([ob.section_veneers(i) for i in range(len(obj.sections))], dtype=bool)
+    veneered = sec_ok_veneer[sec] & np.where(same, tt["veneer_same"][ty], tt["veneer_other"][ty])
+    has_rng = tt["has_range"][ty] & ~veneered
+    r0, r1 = tt["r0"][ty], tt["r1"][ty]
+
+    # Bounds [lo, hi] of the layout-dependent part d: var(target) - base(place); 0 when same.
+    ok, lo, hi = frame.pair_spans(kind, anchor, sec, counts)
+    ok = np.where(same, True, ok)
+    lo, hi = np.where(same, 0, lo), np.where(same, 0, hi)
+    t_known, t_align = frame.column_align(kind, anchor, counts)
+    s_known, s_align = frame.column_align(np.ones(n, dtype=np.int8), sec, counts)
+    multiple = same | (t_known & s_known & (t_align % g == 0) & (s_align % g == 0))
+
+    vmin, vmax = lo + c, hi + c
+    prel = cand & (form == _PREL) & ok & multiple & (c % g == 0) & (~has_rng | ((r0 <= vmin) & (vmax <= r1)))
+    pmin, pmax = _ceil_page(lo + c - (PAGE - 1)), _ceil_page(hi + c)
+    paged = cand & (form == _PAGE) & ok & has_rng & (r0 <= pmin) & (pmax <= r1)
+    # Absolute lo12 forms have no range, only a granule: S+A stays a multiple of it.
+    aligned = cand & (form == _ABS) & ~tt["has_range"][ty] & t_known & (t_align % g == 0) & (c % g == 0)
+    proof = np.full(n, -1, dtype=np.int8)
+    proof[prel] = np.where(same[prel], FIXED, SPAN)
+    proof[paged] = np.where(same[paged], PAGE_FIXED, PAGE_SPAN)
+    proof[aligned] = ALIGNED
+    vmin = np.where(form == _PAGE, pmin, np.where(form == _ABS, 0, vmin))
+    vmax = np.where(form == _PAGE, pmax, np.where(form == _ABS, 0, vmax))
+    lo, hi = np.where(form == _ABS, 0, lo), np.where(form == _ABS, 0, hi)
+
+    as_linked = None
+    if ob.layout is not None:
+        value, fits = _as_linked(ob, cols, form, ct, g, has_rng, r0, r1, counts)
+        fits &= cand
+        as_linked = value
+        if model.placement == "as-linked":
+            proof = np.where(fits, AS_LINKED, -1).astype(np.int8)
+        else:
+            proof[~fits] = -1  # a site that fails as linked is broken: the one-by-one path says so
+    proved = proof >= 0
+    raw = tt["has_range"][ty]
+    note = proved & veneered & raw & ((proof == SPAN) | (proof == FIXED)) & ((vmax > r1) | (vmin < r0))
+
+    rows = np.nonzero(proved)[0]
+    if not len(rows):
+        return None, proved, stats
+    rows = rows[np.lexsort((tt["rank"][ty[rows]], off[rows], sec[rows]))]
+    for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
+                    (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
+        stats[name] += int(np.count_nonzero(proof[rows] == k))
+    target = np.where(kind == SEC_ANCHOR, anchor, -1)
+    data = {"section_index": sec, "offset": off, "reloc": ty, "symbol": cols.symbol, "addend": cols.addend,
+            "target_section_index": target, "word": cols.word, "proof": proof, "constant": c,
+            "span_min": lo, "span_max": hi, "value_min": vmin, "value_max": vmax,
+            "as_linked": as_linked, "veneered": veneered, "veneer_note": note}
+    columns = {k: (data[k][rows].copy() if data[k] is not None else None) for k in PROOF_COLUMNS}
+    used_secs = sorted(set(np.unique(sec[rows]).tolist()) | set(np.unique(target[rows]).tolist()) - {-1})
+    used_syms = np.unique(cols.symbol[rows]).tolist()
+    table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
+                       {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
+                       {i: cols.label(i) for i in used_syms if i}, model.profiles, model.image_max)
+    return table, proved, stats
+
+
+def _as_linked(ob, cols: SiteColumns, form, ct, g, has_rng, r0, r1, counts):
+    """Each row's value in the as-linked layout (uint64 bits) and whether it fits there."""
+    nsec = counts[0]
+    addr = np.zeros(nsec, dtype=_U64)
+    placed = np.zeros(nsec, dtype=bool)
+    for v, a in ob.feasible.items():
+        if v[0] == "sec" and 0 <= v[1] < nsec and 0 <= a < (1 << 64):
+            addr[v[1]], placed[v[1]] = a, True
+    t = np.clip(cols.anchor, 0, nsec - 1)
+    known = (cols.kind == SEC_ANCHOR) & placed[t] & placed[cols.section]
+    # Two's complement arithmetic: exact for differences (both ends lie in one image),
+    # and a plain sum for S+A, whose overflow is ruled out row by row.
+    with np.errstate(over="ignore"):
+        s = addr[t] + ct.astype(_U64)
+        p = addr[cols.section] + cols.offset.astype(_U64)
+        mask = ~_U64(PAGE - 1)
+        diff = np.where(form == _PAGE, (s & mask) - (p & mask), s - p)
+    value = np.where(form == _ABS, s, diff)
+    signed = value.view(np.int64)
+    no_wrap = np.where(form == _ABS, (ct >= 0) & (addr[t] <= _U64((1 << 64) - 1) - ct.clip(0).astype(_U64)), True)
+    # An absolute value is unsigned (it did not wrap); its ranges start at or below 0.
+    in_range = ~has_rng | np.where(form == _ABS, value <= r1.clip(0).astype(_U64), (r0 <= signed) & (signed <= r1))
+    aligned = (form == _PAGE) | (np.where(form == _ABS, value % g.astype(_U64), signed % g) == 0)
+    return value, known & no_wrap & in_range & aligned
