@@ -181,16 +181,21 @@ class Frame:
         # early could otherwise end up inside a section placed after it.
         todo = sorted((v for v in self.slots if v not in env),
                       key=lambda v: (not self.slots[v].size, -self.slots[v].align, -self.slots[v].size, v))
+        slots = self.slots
         for v in todo:
-            s = self.slots[v]
-            for g in gaps:
-                at = _up(g[0], s.align)
-                if at + s.size <= g[1]:
+            s = slots[v]
+            size, align = s.size, s.align
+            for k, g in enumerate(gaps):
+                lo = g[0]
+                at = -(-lo // align) * align
+                if at + size <= g[1]:
                     env[v] = at
-                    if s.size:
-                        if at > g[0]:
-                            gaps.insert(gaps.index(g), [g[0], at])
-                        g[0] = at + s.size
+                    if size:
+                        g[0] = at + size
+                        if g[0] == g[1]:
+                            del gaps[k]  # used up: later slots need not look at it
+                        if at > lo:
+                            gaps.insert(k, [lo, at])
                     break
             else:
                 return None

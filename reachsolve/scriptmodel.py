@@ -156,22 +156,28 @@ class ScriptLayout:
             compiled.append(pats if sp.patterns else [(re.compile(".*", re.DOTALL), None)])
         self.spec_of: dict[int, int] = {}
         self.members: dict[int, list[int]] = {k: [] for k in range(len(specs))}
+        # One alternation of every pattern, in script order: the regex engine tries the
+        # alternatives left to right, so the first match is the first description that
+        # takes the section (the linkers' rule), found in one pass per section name.
+        alts, which = [], {}
+        for k, pats in enumerate(compiled):
+            for j, (rx, p) in enumerate(pats or ()):
+                which[f"g{len(alts)}"] = (k, p)
+                alts.append(f"(?P<g{len(alts)}>{rx.pattern})")
+        first = re.compile("|".join(alts), re.DOTALL) if alts else None
         for sec in self.obj.sections:
             if not sec.alloc:
                 continue
-            for k, pats in enumerate(compiled):
-                if pats is None:
-                    continue
-                hit = next((p for rx, p in pats if rx.match(sec.name)), False)
-                if hit is not False:
-                    if specs[k][0] == "/DISCARD/":
-                        self.discarded.add(sec.index)
-                    else:
-                        self.spec_of[sec.index] = k
-                        self.members[k].append((sec.index, hit))
-                    break
-            else:
+            m = first.match(sec.name) if first is not None else None
+            if m is None:
                 self.orphans.append(sec.index)
+                continue
+            k, hit = which[m.lastgroup]
+            if specs[k][0] == "/DISCARD/":
+                self.discarded.add(sec.index)
+            else:
+                self.spec_of[sec.index] = k
+                self.members[k].append((sec.index, hit))
         for k, mem in self.members.items():
             sorts = {p.sort for _, p in mem if p is not None and p.sort}
             if sorts:

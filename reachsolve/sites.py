@@ -92,46 +92,55 @@ class SiteColumns:
         self.obj = obj
         self.unchecked: Counter = Counter()
         self.skipped_nonalloc = 0
-        cols: dict[str, list] = {k: [] for k in ("section", "offset", "rtype", "symbol", "addend", "word")}
         secs = obj.sections
+        parts: dict[str, list] = {k: [] for k in ("target", "offset", "rtype", "symbol", "addend", "rel")}
         for tab in obj.relocation_tables:
-            target = secs[tab.target]
-            if not target.alloc:
+            if not secs[tab.target].alloc:
                 self.skipped_nonalloc += len(tab.offsets)
                 continue
-            types = tab.types
-            chk = _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
-            other = types[~chk]
-            if len(other):
-                for t, n in zip(*np.unique(other[(other != 0) & (other != 256)], return_counts=True)):
-                    self.unchecked[reloc_type_name(int(t))] += int(n)
-            idx = np.nonzero(chk)[0]
-            if not len(idx):
-                continue
-            if target.type == SHT_NOBITS:
-                raise InputError(obj.name, f"relocations apply to {target.name}, which has no contents (SHT_NOBITS)")
-            offs = tab.offsets[idx]
-            tys = types[idx]
-            size = _CONTAINER[tys]
-            past = offs + size.astype(np.uint64) > np.uint64(target.size)
-            if past.any():
-                k = int(np.argmax(past))
-                raise InputError(obj.name, f"relocation {reloc_type_name(int(tys[k]))} at {target.name}+"
-                                           f"{int(offs[k]):#x} lies past the end of the section ({target.size:#x} bytes)")
-            words = _words(obj, obj.section_data(target.index), offs, size, _IS_DATA[tys])
-            if tab.addends is not None:
-                adds = tab.addends[idx]
-            else:  # SHT_REL: the addend is the field's current contents
-                adds = np.array([extract(BY_NUMBER[t].field, BY_NUMBER[t].scale, w)
-                                 for t, w in zip(tys.tolist(), words.tolist())], dtype=np.int64)
-            cols["section"].append(np.full(len(idx), tab.target, dtype=np.int64))
-            cols["offset"].append(offs.astype(np.int64))
-            cols["rtype"].append(tys.astype(np.int64))
-            cols["symbol"].append(tab.symbols[idx].astype(np.int64))
-            cols["addend"].append(adds.astype(np.int64))
-            cols["word"].append(words)
-        for k, parts in cols.items():
-            setattr(self, k, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+            n = len(tab.offsets)
+            parts["target"].append(np.full(n, tab.target, dtype=np.int64))
+            parts["offset"].append(tab.offsets)
+            parts["rtype"].append(tab.types)
+            parts["symbol"].append(tab.symbols)
+            parts["addend"].append(tab.addends if tab.addends is not None else np.zeros(n, dtype=np.int64))
+            parts["rel"].append(np.full(n, tab.addends is None, dtype=bool))
+        col = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in parts.items()}
+        types = col["rtype"].astype(np.int64)
+        chk = _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
+        other = types[~chk]
+        other = other[(other != 0) & (other != 256)]
+        for t, n in zip(*np.unique(other, return_counts=True)):
+            self.unchecked[reloc_type_name(int(t))] += int(n)
+        idx = np.nonzero(chk)[0]
+        target = col["target"][idx]
+        offs = col["offset"][idx].astype(np.uint64)
+        tys = types[idx]
+        sec_type = np.array([x.type for x in secs], dtype=np.int64)
+        sec_size = np.array([x.size for x in secs], dtype=np.uint64)
+        sec_off = np.array([x.offset for x in secs], dtype=np.uint64)
+        nobits = sec_type[target] == SHT_NOBITS
+        if nobits.any():
+            t = secs[int(target[np.argmax(nobits)])]
+            raise InputError(obj.name, f"relocations apply to {t.name}, which has no contents (SHT_NOBITS)")
+        size = _CONTAINER[tys]
+        past = (offs > sec_size[target]) | (offs + size.astype(np.uint64) > sec_size[target])
+        if past.any():
+            k = int(np.argmax(past))
+            t = secs[int(target[k])]
+            raise InputError(obj.name, f"relocation {reloc_type_name(int(tys[k]))} at {t.name}+"
+                                       f"{int(offs[k]):#x} lies past the end of the section ({t.size:#x} bytes)")
+        self.section = target
+        self.offset = offs.astype(np.int64)
+        self.rtype = tys
+        self.symbol = col["symbol"][idx].astype(np.int64)
+        self.word = _words(obj, (sec_off[target] + offs).astype(np.int64), size, _IS_DATA[tys])
+        self.addend = col["addend"][idx].astype(np.int64)
+        rel = col["rel"][idx]
+        if rel.any():  # SHT_REL: the addend is the field's current contents
+            for k in np.nonzero(rel)[0].tolist():
+                spec = BY_NUMBER[int(tys[k])]
+                self.addend[k] = extract(spec.field, spec.scale, int(self.word[k]))
         self._symbols = _Symbols(obj)
         self._classify_anchors()
         self._check_instructions()
@@ -216,11 +225,10 @@ for _spec in BY_NUMBER.values():
     _IS_DATA[_spec.number] = _spec.field.is_data
 
 
-def _words(obj: ObjectFile, data: bytes, offs: np.ndarray, size: np.ndarray, is_data: np.ndarray) -> np.ndarray:
-    """The container at each offset: instructions little-endian always, data in the object's order."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    o = offs.astype(np.int64)
-    b = [buf[np.minimum(o + k, len(buf) - 1)].astype(np.int64) for k in range(4)]
+def _words(obj: ObjectFile, at: np.ndarray, size: np.ndarray, is_data: np.ndarray) -> np.ndarray:
+    """The container at each file offset: instructions little-endian always, data in the object's order."""
+    buf = np.frombuffer(obj.data, dtype=np.uint8)
+    b = [buf[np.minimum(at + k, len(buf) - 1)].astype(np.int64) for k in range(4)]
     le4 = b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
     le2 = b[0] | (b[1] << 8)
     if obj.big_endian:
