@@ -95,7 +95,7 @@ HERE = Path(__file__).resolve().parent
 PREFIX_PATCH = HERE / "prefix-entry.patch"
 PATCHED_FILE = "arch/arm64/kvm/hyp/entry.S"
 
-CORPORA = ("tiny", "tiny-prefix", "modules", "big", "defconfig")
+CORPORA = ("tiny", "tiny-prefix", "modules", "big", "big-prefix", "defconfig")
 #: The step whose stamp means "this corpus is complete".
 FINAL_STEP = {name: "collect" for name in CORPORA}
 
@@ -450,10 +450,11 @@ def _check_prefix_relocs(tree: Path) -> list[str]:
     return lines
 
 
-def build_tiny_prefix() -> Path:
-    corpus = "tiny-prefix"
-    build_tiny()
-    src, tree = _tree("tiny"), _tree(corpus)
+def build_prefix(base: str) -> Path:
+    """``<base>-prefix``: the ``base`` kernel tree copied, entry.S patched, rebuilt incrementally."""
+    corpus = f"{base}-prefix"
+    BUILDERS[base]()
+    src, tree = _tree(base), _tree(corpus)
     _step(corpus, "packages", lambda: _ensure_packages(corpus, KERNEL_BUILD_PACKAGES),
           stamped=False)
     _step(corpus, "copy-tree", lambda: _copy_tree(src, tree))
@@ -732,8 +733,9 @@ def fetch_modules() -> Path:
 # CLI
 
 
-BUILDERS = {"tiny": build_tiny, "tiny-prefix": build_tiny_prefix, "modules": fetch_modules,
-            "big": lambda: build_kernel("big"), "defconfig": lambda: build_kernel("defconfig")}
+BUILDERS = {"tiny": build_tiny, "tiny-prefix": lambda: build_prefix("tiny"), "modules": fetch_modules,
+            "big": lambda: build_kernel("big"), "big-prefix": lambda: build_prefix("big"),
+            "defconfig": lambda: build_kernel("defconfig")}
 
 
 def status() -> None:

@@ -3,7 +3,7 @@
 
 Usage (from the repository root)::
 
-    python3 -m benchmarks [--runs N] [--corpus tiny,tiny-prefix,modules,micro]
+    python3 -m benchmarks [--runs N] [--corpus tiny,tiny-prefix,big,big-prefix,defconfig,modules,micro]
                           [--out benchmarks/results] [--jobs 2] [--modules-every K]
     python3 -m benchmarks --report-only [--date YYYY-MM-DD]   # redo the .md and .png
 
@@ -55,7 +55,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.corpus import corpus_path  # noqa: E402
 
-CORPORA = ("tiny", "tiny-prefix", "modules", "micro")
+CORPORA = ("tiny", "tiny-prefix", "big", "big-prefix", "defconfig", "modules", "micro")
+KERNEL_CORPORA = ("tiny", "tiny-prefix", "big", "big-prefix", "defconfig")
 FIXTURES = ROOT / "tests" / "fixtures"
 
 #: The kernel's own final-link flags for arm64 (arch/arm64/Makefile + top
@@ -333,7 +334,7 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
     rs, env = _rs(snap), _rs_env(snap)
     notes: list[str] = []
     subset = None
-    if name in ("tiny", "tiny-prefix"):
+    if name in KERNEL_CORPORA:
         base = corpus_path(name)
         if base is None:
             return None
@@ -471,14 +472,15 @@ def _stats(values: list[float]) -> dict:
 
 
 # --------------------------------------------------------------------------
-# What reachsolve decided (streamed: the modules report is over 1 GB)
+# What reachsolve decided (streamed: element by element of "sites" and "proved")
 
 _WS = re.compile(r"[ \t\n\r]*")
 
 
-def _stream_report(path: Path, on_site) -> dict:
-    """Parse a reachsolve JSON report; call on_site for each element of "sites"
-    without keeping the list; return the other top-level members."""
+def _stream_report(path: Path, on_site, on_table=None) -> dict:
+    """Parse a reachsolve JSON report; call on_site for each element of "sites" and
+    on_table for each proof table of "proved", without keeping the lists; return the
+    other top-level members."""
     text = path.read_text()
     dec = json.JSONDecoder()
     top: dict = {}
@@ -495,12 +497,13 @@ def _stream_report(path: Path, on_site) -> dict:
         i = ws(i)
         assert text[i] == ":", path
         i = ws(i + 1)
-        if key == "sites":
+        if key in ("sites", "proved"):
+            each = on_site if key == "sites" else (on_table or (lambda t: None))
             assert text[i] == "[", path
             i = ws(i + 1)
             while text[i] != "]":
                 site, i = dec.raw_decode(text, i)
-                on_site(site)
+                each(site)
                 i = ws(i)
                 if text[i] == ",":
                     i = ws(i + 1)
@@ -529,8 +532,19 @@ def summarize_reports(paths: list[Path]) -> dict:
                 "file", "section", "offset", "reloc", "symbol", "verdict", "margin")}
                 | {"reason": (s.get("reason") or "")[:300]})
 
+    proved = Counter()
+
+    def on_table(t):
+        nonlocal nsites
+        nsites += t["sites"]
+        names = t["reloc_names"]
+        for r, n in Counter(t["columns"]["reloc"]).items():
+            by_type[names[str(r)]]["robust"] += n
+        for k, n in Counter(t["columns"]["proof"]).items():
+            proved[t["proof_kinds"][k]] += n
+
     for p in paths:
-        top = _stream_report(p, on_site)
+        top = _stream_report(p, on_site, on_table)
         summary.update(top.get("summary", {}))
         solver_calls += top.get("solver_calls", 0)
         for f in top.get("files", []):
@@ -548,7 +562,8 @@ def summarize_reports(paths: list[Path]) -> dict:
         "decisions": dict(sorted(decisions.items())),
         "by_type": {t: dict(sorted(v.items())) for t, v in sorted(by_type.items())},
         "not_range_checked": dict(sorted(not_checked.items())),
-        "sites": nsites, "files": nfiles, "relocations": relocations, "sections": sections,
+        "sites": nsites, "proved_column_wise": dict(sorted(proved.items())),
+        "files": nfiles, "relocations": relocations, "sections": sections,
         "errors": len(errors), "first_errors": errors[:5],
         "non_robust_sites": non_robust,
         "model": model, "reachsolve_version": version,
