@@ -50,37 +50,82 @@ def _ceil_page(x: np.ndarray) -> np.ndarray:
     return -((-x) // PAGE) * PAGE
 
 
+CHUNK = 1 << 18  # rows screened together: bounds the temporaries of a kernel-sized object
+
+
 def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counter]:
     """Prove what interval arithmetic proves; return the table, the proved rows, and counts."""
     n = len(cols)
     proved = np.zeros(n, dtype=bool)
     stats: Counter = Counter()
-    model, frame, obj = ob.model, ob.frame, ob.obj
+    model, obj = ob.model, ob.obj
     if not n or ob.feasible is None or model.image_max >= LIMIT:
         return None, proved, stats
-    tt = _type_tables(model.profiles)
-    ty, sec, off, kind, anchor = cols.rtype, cols.section, cols.offset, cols.kind, cols.anchor
+    ctx = _Context(ob, cols)
+    parts = [_screen_rows(ctx, slice(k, min(k + CHUNK, n))) for k in range(0, n, CHUNK)]
+    keep = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    rows = keep.pop("row")
+    if not len(rows):
+        return None, proved, stats
+    proved[rows] = True
+    order = np.lexsort((ctx.tt["rank"][keep["reloc"]], keep["offset"], keep["section_index"]))
+    columns = {k: (keep[k][order] if k in keep else None) for k in PROOF_COLUMNS}
+    for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
+                    (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
+        stats[name] += int(np.count_nonzero(columns["proof"] == k))
+    tsec = columns["target_section_index"]
+    used_secs = sorted(set(np.unique(columns["section_index"]).tolist()) | set(np.unique(tsec).tolist()) - {-1})
+    used_syms = np.unique(columns["symbol"]).tolist()
+    table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
+                       {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
+                       {i: cols.label(i) for i in used_syms if i}, model.profiles, model.image_max)
+    return table, proved, stats
+
+
+class _Context:
+    """What every chunk shares: the object, its columns, per-type and per-section tables."""
+
+    def __init__(self, ob, cols: SiteColumns):
+        obj = ob.obj
+        self.ob, self.cols, self.frame, self.model = ob, cols, ob.frame, ob.model
+        self.tt = _type_tables(ob.model.profiles)
+        self.counts = (len(obj.sections), max(len(obj.symbols), 1))
+        self.sec_veneers = np.array([ob.section_veneers(i) for i in range(len(obj.sections))], dtype=bool)
+        self.addr = self.placed = None
+        if ob.layout is not None:
+            nsec = self.counts[0]
+            self.addr = np.zeros(nsec, dtype=_U64)
+            self.placed = np.zeros(nsec, dtype=bool)
+            for v, a in ob.feasible.items():
+                if v[0] == "sec" and 0 <= v[1] < nsec and 0 <= a < (1 << 64):
+                    self.addr[v[1]], self.placed[v[1]] = a, True
+
+
+def _screen_rows(ctx: _Context, part: slice) -> dict[str, np.ndarray]:
+    """The proved rows among ``part``, with every column of the table."""
+    cols, tt, frame, model = ctx.cols, ctx.tt, ctx.frame, ctx.model
+    ty, sec, off = cols.rtype[part], cols.section[part], cols.offset[part]
+    kind, anchor, symval, addend = cols.kind[part], cols.anchor[part], cols.symval[part], cols.addend[part]
+    n = len(ty)
     form = tt["formula"][ty]
     g = tt["granule"][ty]
-    small = ((cols.symval < _U64(LIMIT)) & (np.abs(cols.addend) < LIMIT) & (off >= 0) & (off < LIMIT))
-    cand = ~cols.special & small & (form != _OTHER) & ((kind == SEC_ANCHOR) | (kind == SYM_ANCHOR))
-    if ob.layout is not None:
+    small = (symval < _U64(LIMIT)) & (np.abs(addend) < LIMIT) & (off >= 0) & (off < LIMIT)
+    cand = ~cols.special[part] & small & (form != _OTHER) & ((kind == SEC_ANCHOR) | (kind == SYM_ANCHOR))
+    if ctx.ob.layout is not None:
         cand &= kind == SEC_ANCHOR  # an undefined symbol may be one the script defines
-    ct = np.where(small, cols.symval.astype(np.int64) + cols.addend, 0)  # S+A relative to the anchor
+    ct = np.where(small, symval.astype(np.int64) + addend, 0)  # S+A relative to the anchor
     c = np.where(form == _ABS, ct, ct - off)
     same = (kind == SEC_ANCHOR) & (anchor == sec)
-    counts = (len(obj.sections), max(len(obj.symbols), 1))
-    sec_ok_veneer = np.array([ob.section_veneers(i) for i in range(len(obj.sections))], dtype=bool)
-    veneered = sec_ok_veneer[sec] & np.where(same, tt["veneer_same"][ty], tt["veneer_other"][ty])
+    veneered = ctx.sec_veneers[sec] & np.where(same, tt["veneer_same"][ty], tt["veneer_other"][ty])
     has_rng = tt["has_range"][ty] & ~veneered
     r0, r1 = tt["r0"][ty], tt["r1"][ty]
 
     # Bounds [lo, hi] of the layout-dependent part d: var(target) - base(place); 0 when same.
-    ok, lo, hi = frame.pair_spans(kind, anchor, sec, counts)
-    ok = np.where(same, True, ok)
+    ok, lo, hi = frame.pair_spans(kind, anchor, sec, ctx.counts)
+    ok = same | ok
     lo, hi = np.where(same, 0, lo), np.where(same, 0, hi)
-    t_known, t_align = frame.column_align(kind, anchor, counts)
-    s_known, s_align = frame.column_align(np.ones(n, dtype=np.int8), sec, counts)
+    t_known, t_align = frame.column_align(kind, anchor, ctx.counts)
+    s_known, s_align = frame.column_align(np.ones(n, dtype=np.int8), sec, ctx.counts)
     multiple = same | (t_known & s_known & (t_align % g == 0) & (s_align % g == 0))
 
     vmin, vmax = lo + c, hi + c
@@ -97,55 +142,37 @@ def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counte
     vmax = np.where(form == _PAGE, pmax, np.where(form == _ABS, 0, vmax))
     lo, hi = np.where(form == _ABS, 0, lo), np.where(form == _ABS, 0, hi)
 
-    as_linked = None
-    if ob.layout is not None:
-        value, fits = _as_linked(ob, cols, form, ct, g, has_rng, r0, r1, counts)
+    value = None
+    if ctx.addr is not None:
+        value, fits = _as_linked(ctx, kind, anchor, sec, off, form, ct, g, has_rng, r0, r1)
         fits &= cand
-        as_linked = value
         if model.placement == "as-linked":
             proof = np.where(fits, AS_LINKED, -1).astype(np.int8)
         else:
             proof[~fits] = -1  # a site that fails as linked is broken: the one-by-one path says so
-    proved = proof >= 0
+    keep = proof >= 0
     raw = tt["has_range"][ty]
-    note = proved & veneered & raw & ((proof == SPAN) | (proof == FIXED)) & ((vmax > r1) | (vmin < r0))
-
-    rows = np.nonzero(proved)[0]
-    if not len(rows):
-        return None, proved, stats
-    rows = rows[np.lexsort((tt["rank"][ty[rows]], off[rows], sec[rows]))]
-    for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
-                    (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
-        stats[name] += int(np.count_nonzero(proof[rows] == k))
-    target = np.where(kind == SEC_ANCHOR, anchor, -1)
-    data = {"section_index": sec, "offset": off, "reloc": ty, "symbol": cols.symbol, "addend": cols.addend,
-            "target_section_index": target, "word": cols.word, "proof": proof, "constant": c,
-            "span_min": lo, "span_max": hi, "value_min": vmin, "value_max": vmax,
-            "as_linked": as_linked, "veneered": veneered, "veneer_note": note}
-    columns = {k: (data[k][rows].copy() if data[k] is not None else None) for k in PROOF_COLUMNS}
-    used_secs = sorted(set(np.unique(sec[rows]).tolist()) | set(np.unique(target[rows]).tolist()) - {-1})
-    used_syms = np.unique(cols.symbol[rows]).tolist()
-    table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
-                       {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
-                       {i: cols.label(i) for i in used_syms if i}, model.profiles, model.image_max)
-    return table, proved, stats
+    note = veneered & raw & ((proof == SPAN) | (proof == FIXED)) & ((vmax > r1) | (vmin < r0))
+    data = {"row": np.arange(part.start, part.stop)[keep], "section_index": sec, "offset": off, "reloc": ty,
+            "symbol": cols.symbol[part], "addend": addend,
+            "target_section_index": np.where(kind == SEC_ANCHOR, anchor, -1), "word": cols.word[part],
+            "proof": proof, "constant": c, "span_min": lo, "span_max": hi, "value_min": vmin, "value_max": vmax,
+            "veneered": veneered, "veneer_note": note}
+    if value is not None:
+        data["as_linked"] = value
+    return {k: (v if k == "row" else v[keep]) for k, v in data.items()}
 
 
-def _as_linked(ob, cols: SiteColumns, form, ct, g, has_rng, r0, r1, counts):
+def _as_linked(ctx: _Context, kind, anchor, sec, off, form, ct, g, has_rng, r0, r1):
     """Each row's value in the as-linked layout (uint64 bits) and whether it fits there."""
-    nsec = counts[0]
-    addr = np.zeros(nsec, dtype=_U64)
-    placed = np.zeros(nsec, dtype=bool)
-    for v, a in ob.feasible.items():
-        if v[0] == "sec" and 0 <= v[1] < nsec and 0 <= a < (1 << 64):
-            addr[v[1]], placed[v[1]] = a, True
-    t = np.clip(cols.anchor, 0, nsec - 1)
-    known = (cols.kind == SEC_ANCHOR) & placed[t] & placed[cols.section]
+    addr, placed = ctx.addr, ctx.placed
+    t = np.clip(anchor, 0, len(addr) - 1)
+    known = (kind == SEC_ANCHOR) & placed[t] & placed[sec]
     # Two's complement arithmetic: exact for differences (both ends lie in one image),
     # and a plain sum for S+A, whose overflow is ruled out row by row.
     with np.errstate(over="ignore"):
         s = addr[t] + ct.astype(_U64)
-        p = addr[cols.section] + cols.offset.astype(_U64)
+        p = addr[sec] + off.astype(_U64)
         mask = ~_U64(PAGE - 1)
         diff = np.where(form == _PAGE, (s & mask) - (p & mask), s - p)
     value = np.where(form == _ABS, s, diff)

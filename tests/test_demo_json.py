@@ -124,7 +124,7 @@ def test_streamed_json_equals_one_document(objdir):
         assert "".join(json_chunks(r)) == json.dumps(to_dict(r)) + "\n"
 
 
-def test_column_proofs_agree_with_one_by_one_decisions(objdir):
+def test_column_proofs_agree_with_one_by_one_decisions(objdir, monkeypatch):
     """screen.py only repeats the one-by-one path's interval arguments over columns: every
     site gets the same verdict, reason, notes and as-linked value either way."""
     from reachsolve.model import LayoutModel
@@ -137,3 +137,6 @@ def test_column_proofs_agree_with_one_by_one_decisions(objdir):
         fast, slow = analyze(objs, model), analyze(objs, model, columns=False)
         assert fast.proved and not slow.proved
         assert fast.sites == slow.sites, model
+    from reachsolve import screen
+    monkeypatch.setattr(screen, "CHUNK", 3)  # rows screened in pieces give the same table
+    assert analyze(objs).sites == analyze(objs, columns=False).sites
