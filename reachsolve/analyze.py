@@ -57,7 +57,8 @@ class _Object:
         self.obj = obj
         self.model = model
         self.cols = cols = SiteColumns(obj)
-        secs = {s.index: Slot(s.name, s.size if s.occupies else 0, s.align) for s in obj.sections if s.alloc}
+        alloc = [s for s in obj.sections if s.alloc]
+        secs = {s.index: Slot(s.name, s.size if s.occupies else 0, s.align) for s in alloc}
         self.layout = None
         self.assumptions: list[str] = []
         if model.script is not None:
@@ -69,12 +70,10 @@ class _Object:
                                         f"image; as linked, after the last output section")
         else:
             self.frame = Frame(model, secs)
-        names: dict[str, int] = defaultdict(int)
-        for s in obj.sections:
-            if s.alloc:
-                names[s.name] += 1
+        names = Counter(s.name for s in alloc)
+        slots = self.frame.slots
         self.labels = {s.index: (s.name if names[s.name] == 1 else f"{s.name}[{s.index}]")
-                       for s in obj.sections if s.alloc and ("sec", s.index) in self.frame.slots}
+                       for s in alloc if ("sec", s.index) in slots}
         for sym, align in sorted(cols.symbol_alignment().items()):
             if self.layout is not None and self.frame.bind_symbol(("sym", sym), obj.symbol_name(sym)):
                 continue
@@ -572,7 +571,7 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
         for i, v in zip(idx, dec.decide([sites[i] for i in idx])):
             verdicts[i] = v
     results = sorted((_result(ob, sites[i], verdicts[i], as_linked.get(i)) for i in rest), key=lambda r: r.key)
-    nrel = sum(len(t.offsets) for t in obj.relocation_tables)
+    nrel = len(obj.relocations)
     summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.cols.unchecked.items())),
                           ob.cols.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))
     return results, table, summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 from elftools.common.exceptions import ELFError
@@ -61,8 +62,9 @@ def _dtypes(big: bool) -> dict[str, np.dtype]:
     }
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
+    """One section header (a named tuple: kernel objects have 10^5 of them)."""
+
     index: int
     name: str
     type: int
@@ -93,15 +95,22 @@ class Section:
 
 
 @dataclass(frozen=True)
-class RelocTable:
-    """One SHT_RELA/SHT_REL section as columns; ``addends`` is None for SHT_REL."""
+class Relocations:
+    """Every relocation of the object, one row each, in section order (numpy columns).
 
-    section: int          # the table's own index
-    target: int           # section it applies to (sh_info)
-    offsets: np.ndarray   # uint64
-    types: np.ndarray     # uint32
-    symbols: np.ndarray   # uint32
-    addends: np.ndarray | None
+    ``addend`` is 0 where ``rel`` is set: an SHT_REL entry keeps its addend in the field.
+    """
+
+    table: np.ndarray    # index of the SHT_RELA/SHT_REL section
+    target: np.ndarray   # section it applies to (sh_info)
+    offset: np.ndarray   # uint64
+    type: np.ndarray
+    symbol: np.ndarray
+    addend: np.ndarray
+    rel: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offset)
 
 
 class ObjectFile:
@@ -193,21 +202,45 @@ class ObjectFile:
             if int(s["type"]) != SHT_STRTAB:
                 raise self._fail(f"section name table (section {shstrndx}) is not SHT_STRTAB")
             names = self._bytes(int(s["offset"]), int(s["size"]), f"section name table (section {shstrndx})")
-        cols = {k: sh[k].tolist() for k in dt.names}
-        secs = []
-        for i in range(shnum):
-            typ, size, off, flags = cols["type"][i], cols["size"][i], cols["offset"][i], cols["flags"][i]
-            if i and typ not in (SHT_NOBITS, SHT_NULL) and off + size > len(self.data):
-                raise self._fail(f"section {i}: contents [{off:#x}, {off + size:#x}) lie past the end of the file "
-                                 f"({len(self.data):#x} bytes)")
-            align = cols["addralign"][i]
-            if align > 1 and align & (align - 1):
-                raise self._fail(f"section {i}: sh_addralign {align:#x} is not a power of two")
-            if flags & SHF_ALLOC and flags & SHF_COMPRESSED:
-                raise self._fail(f"section {i}: SHF_COMPRESSED is not allowed on an SHF_ALLOC section")
-            secs.append(Section(i, self._cstr(names, cols["name"][i], f"section {i} name"), typ, flags,
-                                off, size, cols["link"][i], cols["info"][i], align, cols["entsize"][i]))
-        self.sections = secs
+        # Checks over whole columns; the first offender is reported.
+        typ, size, off, flags = (sh[k].astype(np.uint64) for k in ("type", "size", "offset", "flags"))
+        align = sh["addralign"].astype(np.uint64)
+        with np.errstate(over="ignore"):
+            end = off + size
+        past = (typ != SHT_NOBITS) & (typ != SHT_NULL) & ((end < off) | (end > np.uint64(len(self.data))))
+        past[0] = False
+        if past.any():
+            i = int(np.argmax(past))
+            raise self._fail(f"section {i}: contents [{int(off[i]):#x}, {int(off[i]) + int(size[i]):#x}) lie past the "
+                             f"end of the file ({len(self.data):#x} bytes)")
+        odd = (align > 1) & ((align & (align - np.uint64(1))) != 0)
+        if odd.any():
+            i = int(np.argmax(odd))
+            raise self._fail(f"section {i}: sh_addralign {int(align[i]):#x} is not a power of two")
+        both = np.uint64(SHF_ALLOC | SHF_COMPRESSED)
+        packed = (flags & both) == both
+        if packed.any():
+            raise self._fail(f"section {int(np.argmax(packed))}: SHF_COMPRESSED is not allowed on an SHF_ALLOC section")
+        names_of = self._names(names, sh["name"].tolist())
+        cols = [sh[k].tolist() for k in ("type", "flags", "offset", "size", "link", "info", "addralign", "entsize")]
+        self.sections = list(map(Section._make, zip(range(shnum), names_of, *cols)))
+
+    def _names(self, table: bytes, offsets: list[int]) -> list[str]:
+        """Strings at ``offsets`` of a string table; a bad offset fails as _cstr does."""
+        if not table or not offsets:
+            return [self._cstr(table, o, f"section {i} name") for i, o in enumerate(offsets)]
+        buf = np.frombuffer(table, dtype=np.uint8)
+        nul = np.flatnonzero(buf == 0)
+        offs = np.array(offsets, dtype=np.int64)
+        k = np.searchsorted(nul, offs)
+        if (offs >= len(table)).any() or (k >= len(nul)).any():
+            return [self._cstr(table, o, f"section {i} name") for i, o in enumerate(offsets)]
+        ends = nul[np.minimum(k, len(nul) - 1)].tolist()
+        out = []
+        for i, (o, e) in enumerate(zip(offsets, ends)):
+            text = table[o:e].decode("utf-8", "backslashreplace")
+            out.append(text if text.isprintable() else self._cstr(table, o, f"section {i} name"))
+        return out
 
     def _bytes(self, off: int, size: int, what: str) -> bytes:
         if off + size > len(self.data):
@@ -306,9 +339,11 @@ class ObjectFile:
 
     # -- relocations ----------------------------------------------------------------
     @cached_property
-    def relocation_tables(self) -> list[RelocTable]:
-        out = []
+    def relocations(self) -> "Relocations":
+        """Every SHT_RELA and SHT_REL table, validated, as one set of columns."""
         nsyms = len(self.symbols)
+        views: dict[bool, list] = {True: [], False: []}
+        metas = []  # (section, target, rela, count)
         for s in self.sections:
             if s.type not in (SHT_RELA, SHT_REL):
                 continue
@@ -325,16 +360,40 @@ class ObjectFile:
                                  f"which relocations cannot apply to")
             if s.size and s.link != self.symtab_index:
                 raise self._fail(f"{what}: sh_link {s.link} is not the symbol table")
-            tab = self._table(s.offset, s.size, dt, what)
-            info = tab["info"].astype(np.uint64)
-            syms = (info >> np.uint64(32)).astype(np.uint32)
-            if len(syms) and int(syms.max()) >= nsyms:
-                i = int(np.argmax(syms >= nsyms))
-                raise self._fail(f"{what}: entry {i} names symbol {int(syms[i])}, but the symbol table has {nsyms}")
-            out.append(RelocTable(s.index, s.info, tab["offset"].astype(np.uint64),
-                                  (info & np.uint64(0xFFFFFFFF)).astype(np.uint32), syms,
-                                  tab["addend"].astype(np.int64) if rela else None))
-        return out
+            if s.size % dt.itemsize:
+                raise self._fail(f"{what}: size {s.size:#x} is not a multiple of its entry size {dt.itemsize}")
+            if s.offset + s.size > len(self.data):
+                raise self._fail(f"{what}: [{s.offset:#x}, {s.offset + s.size:#x}) lies past the end of the file "
+                                 f"({len(self.data):#x} bytes)")
+            # The raw bytes, joined per kind and viewed once (one structured view per table is slow).
+            views[rela].append(self.data[s.offset:s.offset + s.size])
+            metas.append((s.index, s.info, rela, s.size // dt.itemsize))
+        # Rows in section order: RELA and REL tables interleave as the sections do.
+        counts = np.array([m[3] for m in metas], dtype=np.int64)
+        rela = np.repeat(np.array([m[2] for m in metas], dtype=bool), counts)
+        n = int(counts.sum())
+        offset = np.zeros(n, dtype=np.uint64)
+        info = np.zeros(n, dtype=np.uint64)
+        addend = np.zeros(n, dtype=np.int64)
+        for kind, rows in ((True, rela), (False, ~rela)):
+            if views[kind]:
+                cat = np.frombuffer(b"".join(views[kind]), dtype=self._dt["rela" if kind else "rel"])
+                offset[rows] = cat["offset"]
+                info[rows] = cat["info"]
+                if kind:
+                    addend[rows] = cat["addend"]
+        symbol = (info >> np.uint64(32)).astype(np.int64)
+        bad = symbol >= nsyms
+        if bad.any():
+            row = int(np.argmax(bad))
+            k = int(np.searchsorted(np.cumsum(counts), row, side="right"))
+            sec = self.sections[metas[k][0]]
+            raise self._fail(f"relocation section {sec.name or sec.index} (section {sec.index}): entry "
+                             f"{row - int(counts[:k].sum())} names symbol {int(symbol[row])}, but the symbol "
+                             f"table has {nsyms}")
+        return Relocations(np.repeat(np.array([m[0] for m in metas], dtype=np.int64), counts),
+                           np.repeat(np.array([m[1] for m in metas], dtype=np.int64), counts),
+                           offset, (info & np.uint64(0xFFFFFFFF)).astype(np.int64), symbol, addend, ~rela)
 
 
 def read_object(name: str, data: bytes) -> ObjectFile:

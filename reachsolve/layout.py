@@ -26,8 +26,9 @@ class Slot:
     align: int
 
 
-def _up(x: int, a: int) -> int:
-    return -(-x // a) * a
+# Alignment padding smaller than this is not offered to later sections: thousands of
+# 4-byte holes would make every later placement scan them all (quadratic on kernels).
+KEEP_PADDING = 256
 
 
 class Frame:
@@ -48,6 +49,8 @@ class Frame:
         old = self.slots.get(var)
         if old is None or slot.align > old.align:
             self.slots[var] = slot
+            self.__dict__.pop("_order", None)   # derived tables are rebuilt on next use
+            self.__dict__.pop("_arrays", None)
 
     @property
     def occupied(self) -> int:
@@ -179,8 +182,7 @@ class Frame:
                     break
         # Sections first (largest alignment, then size), points last: a point placed
         # early could otherwise end up inside a section placed after it.
-        todo = sorted((v for v in self.slots if v not in env),
-                      key=lambda v: (not self.slots[v].size, -self.slots[v].align, -self.slots[v].size, v))
+        todo = [v for v in self._placing_order() if v not in env]
         slots = self.slots
         for v in todo:
             s = slots[v]
@@ -194,12 +196,21 @@ class Frame:
                         g[0] = at + size
                         if g[0] == g[1]:
                             del gaps[k]  # used up: later slots need not look at it
-                        if at > lo:
+                        if at - lo >= KEEP_PADDING:
                             gaps.insert(k, [lo, at])
                     break
             else:
                 return None
         return env
+
+    def _placing_order(self) -> list[Var]:
+        key = len(self.slots)
+        cached = self.__dict__.get("_order")
+        if cached is None or cached[0] != key:
+            slots = self.slots
+            order = sorted(slots, key=lambda v: (not slots[v].size, -slots[v].align, -slots[v].size, v))
+            cached = self._order = (key, order)
+        return cached[1]
 
     def problems(self, env: Mapping[Var, int]) -> list[str]:
         """Every way ``env`` breaks the model (empty: a valid layout)."""

@@ -90,7 +90,9 @@ class _Context:
         self.ob, self.cols, self.frame, self.model = ob, cols, ob.frame, ob.model
         self.tt = _type_tables(ob.model.profiles)
         self.counts = (len(obj.sections), max(len(obj.symbols), 1))
-        self.sec_veneers = np.array([ob.section_veneers(i) for i in range(len(obj.sections))], dtype=bool)
+        self.sec_veneers = np.zeros(len(obj.sections), dtype=bool)
+        for i in np.unique(cols.section).tolist():
+            self.sec_veneers[i] = ob.section_veneers(i)
         self.addr = self.placed = None
         if ob.layout is not None:
             nsec = self.counts[0]

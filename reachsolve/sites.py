@@ -93,28 +93,19 @@ class SiteColumns:
         self.unchecked: Counter = Counter()
         self.skipped_nonalloc = 0
         secs = obj.sections
-        parts: dict[str, list] = {k: [] for k in ("target", "offset", "rtype", "symbol", "addend", "rel")}
-        for tab in obj.relocation_tables:
-            if not secs[tab.target].alloc:
-                self.skipped_nonalloc += len(tab.offsets)
-                continue
-            n = len(tab.offsets)
-            parts["target"].append(np.full(n, tab.target, dtype=np.int64))
-            parts["offset"].append(tab.offsets)
-            parts["rtype"].append(tab.types)
-            parts["symbol"].append(tab.symbols)
-            parts["addend"].append(tab.addends if tab.addends is not None else np.zeros(n, dtype=np.int64))
-            parts["rel"].append(np.full(n, tab.addends is None, dtype=bool))
-        col = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in parts.items()}
-        types = col["rtype"].astype(np.int64)
-        chk = _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
-        other = types[~chk]
+        rel = obj.relocations
+        alloc = np.array([x.alloc for x in secs], dtype=bool)
+        on_alloc = alloc[rel.target] if len(rel) else np.zeros(0, dtype=bool)
+        self.skipped_nonalloc = int(len(rel) - np.count_nonzero(on_alloc))
+        types = rel.type
+        chk = on_alloc & _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
+        other = types[on_alloc & ~chk]
         other = other[(other != 0) & (other != 256)]
         for t, n in zip(*np.unique(other, return_counts=True)):
             self.unchecked[reloc_type_name(int(t))] += int(n)
         idx = np.nonzero(chk)[0]
-        target = col["target"][idx]
-        offs = col["offset"][idx].astype(np.uint64)
+        target = rel.target[idx]
+        offs = rel.offset[idx]
         tys = types[idx]
         sec_type = np.array([x.type for x in secs], dtype=np.int64)
         sec_size = np.array([x.size for x in secs], dtype=np.uint64)
@@ -133,12 +124,12 @@ class SiteColumns:
         self.section = target
         self.offset = offs.astype(np.int64)
         self.rtype = tys
-        self.symbol = col["symbol"][idx].astype(np.int64)
+        self.symbol = rel.symbol[idx]
         self.word = _words(obj, (sec_off[target] + offs).astype(np.int64), size, _IS_DATA[tys])
-        self.addend = col["addend"][idx].astype(np.int64)
-        rel = col["rel"][idx]
-        if rel.any():  # SHT_REL: the addend is the field's current contents
-            for k in np.nonzero(rel)[0].tolist():
+        self.addend = rel.addend[idx].copy()
+        implicit = rel.rel[idx]
+        if implicit.any():  # SHT_REL: the addend is the field's current contents
+            for k in np.nonzero(implicit)[0].tolist():
                 spec = BY_NUMBER[int(tys[k])]
                 self.addend[k] = extract(spec.field, spec.scale, int(self.word[k]))
         self._symbols = _Symbols(obj)
