@@ -225,22 +225,33 @@ class ObjectFile:
         cols = [sh[k].tolist() for k in ("type", "flags", "offset", "size", "link", "info", "addralign", "entsize")]
         self.sections = list(map(Section._make, zip(range(shnum), names_of, *cols)))
 
-    def _names(self, table: bytes, offsets: list[int]) -> list[str]:
+    def _names(self, table: bytes, offsets: list[int], what: str = "section {} name", ids=None) -> list[str]:
         """Strings at ``offsets`` of a string table; a bad offset fails as _cstr does."""
+        ids = ids if ids is not None else range(len(offsets))
+
+        def one(i, o):
+            return self._cstr(table, o, what.format(i))
+
         if not table or not offsets:
-            return [self._cstr(table, o, f"section {i} name") for i, o in enumerate(offsets)]
+            return [one(i, o) for i, o in zip(ids, offsets)]
         buf = np.frombuffer(table, dtype=np.uint8)
         nul = np.flatnonzero(buf == 0)
         offs = np.array(offsets, dtype=np.int64)
         k = np.searchsorted(nul, offs)
         if (offs >= len(table)).any() or (k >= len(nul)).any():
-            return [self._cstr(table, o, f"section {i} name") for i, o in enumerate(offsets)]
+            return [one(i, o) for i, o in zip(ids, offsets)]
         ends = nul[np.minimum(k, len(nul) - 1)].tolist()
         out = []
-        for i, (o, e) in enumerate(zip(offsets, ends)):
+        for i, o, e in zip(ids, offsets, ends):
             text = table[o:e].decode("utf-8", "backslashreplace")
-            out.append(text if text.isprintable() else self._cstr(table, o, f"section {i} name"))
+            out.append(text if text.isprintable() else one(i, o))
         return out
+
+    def symbol_names(self, idx: np.ndarray) -> list[str]:
+        """symbol_name for many symbols at once."""
+        if not len(self._strtab):
+            return ["" for _ in range(len(idx))]
+        return self._names(self._strtab, self.symbols["name"][idx].tolist(), "symbol {}", idx.tolist())
 
     def _bytes(self, off: int, size: int, what: str) -> bytes:
         if off + size > len(self.data):

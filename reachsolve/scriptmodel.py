@@ -19,6 +19,7 @@ so a relocation against `_kernel_size_le_lo32` is judged with its real value.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -118,16 +119,15 @@ class ScriptLayout:
 
     def _object_symbols(self) -> dict[str, tuple[int, int]]:
         """Global definitions of the object: name -> (section code, value)."""
-        out: dict[str, tuple[int, int]] = {}
         o = self.obj
-        for i in range(1, len(o.symbols)):
-            where = int(o.symbol_section[i])
-            if where in (SYM_UNDEF, SYM_COMMON) or (int(o.symbols["info"][i]) >> 4) == STB_LOCAL:
-                continue
-            name = o.symbol_name(i)
-            if name:
-                out[name] = (where, int(o.symbols["value"][i]))
-        return out
+        if len(o.symbols) < 2:
+            return {}
+        where = o.symbol_section
+        keep = ((where != SYM_UNDEF) & (where != SYM_COMMON) & ((o.symbols["info"] >> 4) != STB_LOCAL))
+        keep[0] = False
+        idx = np.nonzero(keep)[0]
+        names = o.symbol_names(idx)
+        return {n: (w, v) for n, w, v in zip(names, where[idx].tolist(), o.symbols["value"][idx].tolist()) if n}
 
     # -- which description takes which input section ---------------------------------
     def _assign_sections(self) -> None:
@@ -849,14 +849,11 @@ class OrderedFrame(Frame):
 
 def _running(items, before, after) -> list[int]:
     """out[k] = sum over items j < k of before(j) + after(j), plus before(k)."""
-    out = [0] * (len(items) + 1)
-    acc = 0
-    for k, it in enumerate(items):
-        acc += before(it)
-        out[k] = acc
-        acc += after(it)
-    out[len(items)] = acc
-    return out
+    b = [before(it) for it in items]
+    a = [after(it) for it in items]
+    out = list(itertools.accumulate(itertools.chain.from_iterable(zip(b, a)), initial=0))
+    # out[2k + 1] is the sum through before(k); the last entry is the total.
+    return out[1::2] + [out[-1]]
 
 
 class _Layered(dict):
