@@ -722,28 +722,34 @@ class OrderedFrame(Frame):
     # -- concrete layouts ------------------------------------------------------------------
     def _walk(self, extra: Mapping[int, int]) -> dict | None:
         """Positions of every item with ``extra`` bytes of gap before some; None if unsettled."""
-        items = self.L.items
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            rows = self._rows = [(it.var, it.pre, it.align, it.size, it.fixed_term, it.pre_term)
+                                 for it in self.L.items]
+        value = self.L.value
         prev: dict = {}
         for _ in range(12):
             env: dict = {}
             look = _Layered(env, prev)
             end = 0
-            for k, it in enumerate(items):
-                if it.fixed_term is not None:
+            for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(rows):
+                if fixed_term is not None:
                     try:
-                        start = self.L.value(it.fixed_term, look)
+                        start = value(fixed_term, look)
                     except KeyError:
                         start = end
                 else:
-                    base = end + it.pre + extra.get(k, 0)
-                    if it.pre_term is not None:
+                    base = end + pre
+                    if extra:
+                        base += extra.get(k, 0)
+                    if pre_term is not None:
                         try:
-                            base += max(0, self.L.value(it.pre_term, look))
+                            base += max(0, value(pre_term, look))
                         except KeyError:
                             pass
-                    start = -(-base // it.align) * it.align
-                env[it.var] = start
-                end = start + it.size
+                    start = -(-base // align) * align if align > 1 else base
+                env[var] = start
+                end = start + size
             if env == prev:
                 return env
             prev = env
