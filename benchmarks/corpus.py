@@ -255,8 +255,9 @@ def _read_config(path: Path) -> dict[str, str]:
 def _elf_stats(obj: Path) -> dict:
     """Size, section count and R_AARCH64 relocation count of an ELF file."""
     hdr = _run(["llvm-readelf", "--file-header", obj], capture=True).stdout
-    m = re.search(r"Number of section headers:\s+(\d+)", hdr)
-    sections = int(m.group(1)) if m else None
+    # Over 65,279 sections e_shnum is 0 and readelf prints "0 (277030)" (gABI extended numbering).
+    m = re.search(r"Number of section headers:\s+(\d+)(?:\s+\((\d+)\))?", hdr)
+    sections = int(m.group(2) or m.group(1)) if m else None
     relocs = 0
     with subprocess.Popen(["llvm-readelf", "-r", str(obj)], text=True,
                           stdout=subprocess.PIPE) as proc:

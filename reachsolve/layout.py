@@ -10,8 +10,7 @@ solver, so a counterexample is checked on an independent path.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -19,8 +18,7 @@ from .constraints import BASE, Between, Constraint, Disjoint, Lin, Multiple, Var
 from .model import ADDRESS_SPACE, LayoutModel
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     label: str
     size: int      # bytes of address space it occupies (0: a point)
     align: int

@@ -44,7 +44,7 @@ class ScriptModelError(ModelError):
         super().__init__(f"{path}:{line}:{col}: {message}")
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     var: Var
     size: int            # bytes this item puts after its start
@@ -58,6 +58,8 @@ class Item:
     pre_expr: object = None   # `. += expr` with a layout-dependent expr (as-linked only)
     fixed: object = None      # expression giving its exact address (`. = expr`, an output address)
     dot: Lin | None = None    # dot before the item, for `fixed` expressions that use `.`
+    fixed_term: object = None  # `fixed` and `pre_expr` as terms (set by OrderedFrame)
+    pre_term: object = None
 
 
 @dataclass
@@ -202,7 +204,7 @@ class ScriptLayout:
         self._gap_from = []
         self.pos[it.var] = len(self.items)
         self.items.append(it)
-        self._dot = Lin.var(it.var) + it.size
+        self._dot = Lin(((it.var, 1),), it.size)  # what Lin.var(it.var) + it.size gives, built directly
         self._gap = False
 
     def _walk(self) -> None:
@@ -525,6 +527,19 @@ class OrderedFrame(Frame):
         self.padded = _running(items, lambda it: it.pre + it.align - 1, lambda it: it.size)
         self.free = _running(items, lambda it: int(it.gap or it.pre_expr is not None or it.fixed is not None),
                              lambda it: 0)
+        # eff_align[k]: what every layout's address of item k is a multiple of. Beyond
+        # the item's own alignment, an item that nothing may precede directly (no gap,
+        # no fixed address, no layout-dependent `. +=`) starts at the rounded-up end of
+        # its predecessor, so it inherits the alignment that end has, e.g. a 1-aligned
+        # section right after `. = ALIGN(8)` is 8-aligned in every layout.
+        self.eff_align = []
+        for k, it in enumerate(items):
+            a = it.align
+            if k and not it.gap and it.fixed is None and it.pre_expr is None:
+                step = items[k - 1].size + it.pre
+                prev = self.eff_align[k - 1]
+                a = max(a, min(prev, step & -step) if step else prev)
+            self.eff_align.append(a)
         self.first = items[0].var
         self.last = items[-1]
         for it in items:
@@ -611,8 +626,8 @@ class OrderedFrame(Frame):
             cons.append(Between(Lin.var(b) - Lin.var(a), mind(a, b), self.mind_padded(a, b) if closed else BIG))
         for v in chain:
             it = self.L.items[self.L.pos[v]]
-            if it.align > 1:
-                cons.append(Multiple(Lin.var(v), it.align))
+            if self.eff_align[pos[v]] > 1:
+                cons.append(Multiple(Lin.var(v), self.eff_align[pos[v]]))
             if it.fixed_term is not None:
                 cons.append(Between(Lin.var(v) - it.fixed_term, 0, 0))
             cons.append(Between(Lin.var(v) - first, self.mind(self.first, v), top - self._end_room(v)))
@@ -680,8 +695,8 @@ class OrderedFrame(Frame):
             align = np.ones(n, dtype=np.int64)
             for v, k in self.L.pos.items():
                 it = self.L.items[k]
-                if v[0] == "sec" and 0 <= v[1] < n and it.align < self.LIMIT:
-                    inchain[v[1]], pos[v[1]], align[v[1]] = True, k, it.align
+                if v[0] == "sec" and 0 <= v[1] < n and self.eff_align[k] < self.LIMIT:
+                    inchain[v[1]], pos[v[1]], align[v[1]] = True, k, self.eff_align[k]
             prefix = np.array(self.prefix, dtype=object)
             if max(self.prefix) >= self.LIMIT or min(self.prefix) < 0:
                 inchain[:] = False
@@ -712,7 +727,7 @@ class OrderedFrame(Frame):
     def always_multiple(self, d: Lin, g: int) -> bool:
         def align(v):
             if v in self.L.pos:
-                return self.L.items[self.L.pos[v]].align
+                return self.eff_align[self.L.pos[v]]
             if v in self.slots:
                 return self.slots[v].align
             a = self.L.aux.get(v)
