@@ -21,7 +21,7 @@ from .algebra import render
 from .checker import fits, recheck
 from .constraints import (BASE, Between, Bound, Lin, Multiple, NotMultiple, Outside, PageDiff, Proved,
                           Unknown, Witness)
-from .elf import ObjectFile, read_object
+from .elf import SHF_TLS, SHT_NOBITS, ObjectFile, read_object
 from .errors import InputError, ModelError
 from .inputs import load
 from .layout import Frame, Slot
@@ -58,7 +58,9 @@ class _Object:
         self.model = model
         self.cols = cols = SiteColumns(obj)
         alloc = [s for s in obj.sections if s.alloc]
-        secs = {s.index: Slot(s.name, s.size if s.occupies else 0, s.align) for s in alloc}
+        # Section.occupies and .align, inlined: kernels have 10^5 sections.
+        secs = {s.index: Slot(s.name, 0 if not s.size or (s.type == SHT_NOBITS and s.flags & SHF_TLS) else s.size,
+                              s.addralign or 1) for s in alloc}
         self.layout = None
         self.assumptions: list[str] = []
         if model.script is not None:
@@ -221,6 +223,7 @@ class _Decider:
         self.frame = ob.frame
         self.profiles = ob.model.profiles
         self.t = solver.Budget(ob.model.timeout_ms, ob.model.rlimit)
+        self._layouts: dict[int, tuple] = {}  # id(solver answer) -> (answer, completed layout, problems)
 
     def decide(self, sites: Sequence[Site]) -> list[_Verdict]:
         s0 = sites[0]
@@ -423,18 +426,33 @@ class _Decider:
                 words += "; the script lets no input lie there"
         return best.witness, (words,), margin
 
+    def _layout(self, site, partial) -> tuple[dict | None, list]:
+        """A complete, validated layout for a solver answer, and what is wrong with it.
+
+        Sites of one group fail in the same extreme layout; completing and validating
+        it once (it is as big as the object) serves all of them, as long as the layout
+        still breaks the next site too."""
+        hit = self._layouts.get(id(partial))
+        if hit is not None and hit[0] is partial and hit[1] is not None and not hit[2]:
+            rc = recheck(site, hit[1], self.profiles, self.ob.veneers(site))
+            if rc.out_of_range or rc.misaligned:
+                return hit[1], hit[2]
+        env = self._readable(site, partial)
+        bad = self.frame.problems(env) if env is not None else []
+        self._layouts[id(partial)] = (partial, env, bad)
+        return env, bad
+
     def _counterexample(self, site, w: Witness, fit, problem: str, violation=None) -> _Verdict:
-        env = self._readable(site, w.env)
+        env, bad = self._layout(site, w.env)
         if env is None and violation is not None:
             # The relaxed witness left too little room for alignment padding: ask again
             # with every padding reserved (a search restriction; the result is re-checked).
             again = solver.find(self.frame.domain(self._vars, strict=True) + [violation], self.t)
             if isinstance(again, Witness):
-                env = self._readable(site, again.env)
+                env, bad = self._layout(site, again.env)
         if env is None:
             return _Verdict("unknown", "a failing placement of these sections exists, but the rest of the object "
                                        "could not be placed around it; the model is too tight to decide")
-        bad = self.frame.problems(env)
         rc = recheck(site, env, self.profiles, self.ob.veneers(site))
         if bad or not (rc.out_of_range or rc.misaligned):
             why = "; ".join(bad) if bad else f"value {rc.value:#x} fits"
@@ -492,19 +510,30 @@ class _Decider:
         return env
 
 
-def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None) -> SiteResult:
+def _placements(ob: _Object, env: dict, shared: dict) -> tuple[tuple, tuple]:
+    """A layout as Placement tuples; sites that share a layout share the tuples."""
+    hit = shared.get(id(env))
+    if hit is not None and hit[0] is env:
+        return hit[1], hit[2]
+    obj = ob.obj
+    layout = tuple(Placement(obj.sections[i].name, i, env[("sec", i)]) for i in sorted(ob.labels) if ("sec", i) in env)
+    syms = tuple(sorted((SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
+                         if k in ob.frame.slots else SymbolPlacement(obj.symbol_label(k[1]), a, "script")
+                         for k, a in env.items() if k[0] in ("sym", "got")),
+                        key=lambda p: (p.kind, p.name, p.address)))
+    shared[id(env)] = (env, layout, syms)
+    return layout, syms
+
+
+def _result(ob: _Object, site: Site, v: _Verdict, as_linked: int | None = None, shared: dict | None = None
+            ) -> SiteResult:
     obj = ob.obj
     sec = obj.sections[site.section]
     tsec = site.target_section
     ce = None
     if v.env is not None and v.verdict in ("vulnerable", "broken"):
         rc = recheck(site, v.env, ob.model.profiles, ob.veneers(site))
-        layout = tuple(Placement(obj.sections[i].name, i, v.env[("sec", i)])
-                       for i in sorted(ob.labels) if ("sec", i) in v.env)
-        syms = tuple(sorted((SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
-                             if k in ob.frame.slots else SymbolPlacement(obj.symbol_label(k[1]), a, "script")
-                             for k, a in v.env.items() if k[0] in ("sym", "got")),
-                            key=lambda p: (p.kind, p.name, p.address)))
+        layout, syms = _placements(ob, v.env, shared if shared is not None else {})
         base = ob.frame.base.evaluate(v.env) if ob.frame.base_fixed or BASE not in v.env else v.env[BASE]
         ce = Counterexample(rc.value, base, layout, syms, rc.rejected_by,
                             "improper alignment" if rc.misaligned and not rc.out_of_range else "out of range",
@@ -570,8 +599,9 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
         idx = groups[key]
         for i, v in zip(idx, dec.decide([sites[i] for i in idx])):
             verdicts[i] = v
-    results = sorted((_result(ob, sites[i], verdicts[i], as_linked.get(i)) for i in rest), key=lambda r: r.key)
-    nrel = len(obj.relocations)
+    shared: dict = {}
+    results = sorted((_result(ob, sites[i], verdicts[i], as_linked.get(i), shared) for i in rest), key=lambda r: r.key)
+    nrel = obj.relocation_count
     summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.cols.unchecked.items())),
                           ob.cols.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))
     return results, table, summary

@@ -9,7 +9,6 @@ a corrupt file raises :class:`InputError` with one line, never a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -101,7 +100,6 @@ class Relocations:
     ``addend`` is 0 where ``rel`` is set: an SHT_REL entry keeps its addend in the field.
     """
 
-    table: np.ndarray    # index of the SHT_RELA/SHT_REL section
     target: np.ndarray   # section it applies to (sh_info)
     offset: np.ndarray   # uint64
     type: np.ndarray
@@ -119,6 +117,7 @@ class ObjectFile:
     def __init__(self, name: str, data: bytes):
         self.name = name
         self.data = data
+        self.relocation_count: int | None = None  # set by read_relocations
         self._parse_header()
         self._parse_sections()
         self._parse_symbols()
@@ -247,6 +246,15 @@ class ObjectFile:
             out.append(text if text.isprintable() else one(i, o))
         return out
 
+    def symbol_labels(self, idx: np.ndarray) -> list[str]:
+        """symbol_label for many symbols at once."""
+        names = self.symbol_names(idx)
+        sec = self.symbol_section[idx]
+        named_by_section = ((self.symbols["info"][idx] & 0xF) == STT_SECTION) & (sec > 0)
+        for k, j in zip(np.nonzero(named_by_section)[0].tolist(), sec[named_by_section].tolist()):
+            names[k] = self.sections[j].name
+        return names
+
     def symbol_names(self, idx: np.ndarray) -> list[str]:
         """symbol_name for many symbols at once."""
         if not len(self._strtab):
@@ -349,9 +357,11 @@ class ObjectFile:
         return self.symbol_name(i)
 
     # -- relocations ----------------------------------------------------------------
-    @cached_property
-    def relocations(self) -> "Relocations":
-        """Every SHT_RELA and SHT_REL table, validated, as one set of columns."""
+    def read_relocations(self) -> "Relocations":
+        """Every SHT_RELA and SHT_REL table, validated, as one set of columns.
+
+        Not kept: a kernel's tables take 10^8 bytes as columns, and the caller
+        keeps only the rows it needs (``relocation_count`` remembers how many)."""
         nsyms = len(self.symbols)
         views: dict[bool, list] = {True: [], False: []}
         metas = []  # (section, target, rela, count)
@@ -402,8 +412,8 @@ class ObjectFile:
             raise self._fail(f"relocation section {sec.name or sec.index} (section {sec.index}): entry "
                              f"{row - int(counts[:k].sum())} names symbol {int(symbol[row])}, but the symbol "
                              f"table has {nsyms}")
-        return Relocations(np.repeat(np.array([m[0] for m in metas], dtype=np.int64), counts),
-                           np.repeat(np.array([m[1] for m in metas], dtype=np.int64), counts),
+        self.relocation_count = n
+        return Relocations(np.repeat(np.array([m[1] for m in metas], dtype=np.int64), counts),
                            offset, (info & np.uint64(0xFFFFFFFF)).astype(np.int64), symbol, addend, ~rela)
 
 

@@ -5,7 +5,7 @@ import json
 
 from .relocs import PROFILE_LABEL
 from .relocs import BY_NUMBER
-from .report import PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult, VERDICTS
+from .report import JSON_PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult, VERDICTS
 
 SCHEMA_VERSION = 1
 
@@ -65,7 +65,28 @@ def text(report: Report, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ce(ce: Counterexample | None):
+class _Layouts:
+    """Counterexample layouts, numbered in order of first use: sites of one group share
+    one layout, and a kernel layout lists 10^5 sections, so the JSON holds each once."""
+
+    def __init__(self):
+        self.ids: dict[int, int] = {}
+        self.items: list[Counterexample] = []
+
+    def ref(self, ce: Counterexample) -> int:
+        key = id(ce.layout)
+        if key not in self.ids:
+            self.ids[key] = len(self.items)
+            self.items.append(ce)
+        return self.ids[key]
+
+    @staticmethod
+    def entry(ce: Counterexample) -> dict:
+        return {"sections": [{"section": p.section, "index": p.index, "address": p.address} for p in ce.layout],
+                "symbols": [{"name": p.name, "kind": p.kind, "address": p.address} for p in ce.symbols]}
+
+
+def _ce(ce: Counterexample | None, layouts: _Layouts):
     if ce is None:
         return None
     return {
@@ -77,12 +98,11 @@ def _ce(ce: Counterexample | None):
         "target": ce.target,
         "encoded": ce.encoded,
         "wanted": ce.wanted,
-        "layout": [{"section": p.section, "index": p.index, "address": p.address} for p in ce.layout],
-        "symbols": [{"name": p.name, "kind": p.kind, "address": p.address} for p in ce.symbols],
+        "layout": layouts.ref(ce),
     }
 
 
-def _site_dict(s: SiteResult) -> dict:
+def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
     return {
         "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
         "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
@@ -90,7 +110,7 @@ def _site_dict(s: SiteResult) -> dict:
         "range": list(s.range) if s.range is not None else None, "granule": s.granule,
         "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
         "margin": s.margin,
-        "counterexample": _ce(s.counterexample),
+        "counterexample": _ce(s.counterexample, layouts),
     }
 
 
@@ -130,14 +150,16 @@ def _table_column(t: ProofTable, name: str) -> list | None:
 def _table_chunks(t: ProofTable):
     """One proof table as JSON text, column by column (a column is one short-lived list)."""
     yield json.dumps(_table_meta(t))[:-1] + ', "columns": {'
-    for k, name in enumerate(PROOF_COLUMNS):
+    for k, name in enumerate(JSON_PROOF_COLUMNS):
         yield (", " if k else "") + json.dumps(name) + ": " + json.dumps(_table_column(t, name))
     yield "}}"
 
 
 def to_dict(report: Report) -> dict:
-    return {**_head(report), "sites": [_site_dict(s) for s in report.listed],
-            "proved": [{**_table_meta(t), "columns": {n: _table_column(t, n) for n in PROOF_COLUMNS}}
+    layouts = _Layouts()
+    sites = [_site_dict(s, layouts) for s in report.listed]
+    return {**_head(report), "sites": sites, "layouts": [layouts.entry(ce) for ce in layouts.items],
+            "proved": [{**_table_meta(t), "columns": {n: _table_column(t, n) for n in JSON_PROOF_COLUMNS}}
                        for t in report.proved], **_tail(report)}
 
 
@@ -150,9 +172,13 @@ def json_chunks(report: Report):
     `jq .` or `python3 -m json.tool` to read.
     """
     head = json.dumps(_head(report))
+    layouts = _Layouts()
     yield head[:-1] + ', "sites": ['
     for i, s in enumerate(report.listed):
-        yield (", " if i else "") + json.dumps(_site_dict(s))
+        yield (", " if i else "") + json.dumps(_site_dict(s, layouts))
+    yield '], "layouts": ['
+    for i, ce in enumerate(layouts.items):
+        yield (", " if i else "") + json.dumps(_Layouts.entry(ce))
     yield '], "proved": ['
     for i, t in enumerate(report.proved):
         if i:
@@ -186,7 +212,9 @@ def to_sarif(report: Report, include_robust: bool = False) -> str:
         if s.counterexample:
             ce = s.counterexample
             props["counterexample"] = {"value": ce.value, "rejected_by": list(ce.rejected_by),
-                                       "layout": {p.section: p.address for p in ce.layout}}
+                                       # the two sections of the value; the JSON report has the whole layout
+                                       "layout": {p.section: p.address for p in ce.layout
+                                                  if p.section in (s.section, s.target_section)}}
         results.append({
             "ruleId": s.verdict,
             "level": _SARIF_RULES[s.verdict][0],

@@ -133,10 +133,13 @@ class FileSummary:
     decisions: tuple[tuple[str, int], ...] = ()  # how groups and sites were decided (work done)
 
 
-#: The columns of a ProofTable, in the order the JSON report lists them.
+#: The columns of a ProofTable; the JSON report lists JSON_PROOF_COLUMNS of them.
 PROOF_COLUMNS = ("section_index", "offset", "reloc", "symbol", "addend", "target_section_index", "word",
                  "proof", "constant", "span_min", "span_max", "value_min", "value_max", "as_linked",
                  "veneered", "veneer_note")
+# value bounds follow from span + constant (page kinds: rounded to pages), and the
+# instruction word is the object's: a reader has both.
+JSON_PROOF_COLUMNS = tuple(c for c in PROOF_COLUMNS if c not in ("word", "value_min", "value_max"))
 
 
 @dataclass(frozen=True)
@@ -177,9 +180,12 @@ class ProofTable:
         absolute = np.zeros(max(BY_NUMBER) + 1, dtype=bool)
         for spec in BY_NUMBER.values():
             absolute[spec.number] = spec.formula is Formula.ABS
-        signed = col.view(np.int64).tolist()
-        unsigned = col.tolist()
-        return [u if a else v for u, v, a in zip(unsigned, signed, absolute[self.columns["reloc"]].tolist())]
+        signed = col.view(np.int64)
+        out = signed.tolist()
+        fix = np.nonzero(absolute[self.columns["reloc"]] & (signed < 0))[0]
+        for i, u in zip(fix.tolist(), col[fix].tolist()):
+            out[i] = u
+        return out
 
     def results(self):
         """Every row as a SiteResult, with the same texts a one-by-one decision gives."""

@@ -63,22 +63,27 @@ def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counte
         return None, proved, stats
     ctx = _Context(ob, cols)
     parts = [_screen_rows(ctx, slice(k, min(k + CHUNK, n))) for k in range(0, n, CHUNK)]
-    keep = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    rows = keep.pop("row")
+    rows = np.concatenate([p.pop("row") for p in parts])
     if not len(rows):
         return None, proved, stats
     proved[rows] = True
-    order = np.lexsort((ctx.tt["rank"][keep["reloc"]], keep["offset"], keep["section_index"]))
-    columns = {k: (keep[k][order] if k in keep else None) for k in PROOF_COLUMNS}
+
+    def column(name, let_go=True):  # joined; the pieces let go at once, so the peak is a column
+        return np.concatenate([p.pop(name) if let_go else p[name] for p in parts])
+
+    order = np.lexsort((ctx.tt["rank"][column("reloc", False)], column("offset", False),
+                        column("section_index", False)))
+    columns = {k: (column(k)[order] if k in parts[0] else None) for k in PROOF_COLUMNS}
     for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
                     (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
         stats[name] += int(np.count_nonzero(columns["proof"] == k))
     tsec = columns["target_section_index"]
     used_secs = sorted(set(np.unique(columns["section_index"]).tolist()) | set(np.unique(tsec).tolist()) - {-1})
-    used_syms = np.unique(columns["symbol"]).tolist()
+    used_syms = np.unique(columns["symbol"])
+    used_syms = used_syms[used_syms != 0]
     table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
                        {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
-                       {i: cols.label(i) for i in used_syms if i}, model.profiles, model.image_max)
+                       dict(zip(used_syms.tolist(), obj.symbol_labels(used_syms))), model.profiles, model.image_max)
     return table, proved, stats
 
 
@@ -155,9 +160,10 @@ def _screen_rows(ctx: _Context, part: slice) -> dict[str, np.ndarray]:
     keep = proof >= 0
     raw = tt["has_range"][ty]
     note = veneered & raw & ((proof == SPAN) | (proof == FIXED)) & ((vmax > r1) | (vmin < r0))
-    data = {"row": np.arange(part.start, part.stop)[keep], "section_index": sec, "offset": off, "reloc": ty,
-            "symbol": cols.symbol[part], "addend": addend,
-            "target_section_index": np.where(kind == SEC_ANCHOR, anchor, -1), "word": cols.word[part],
+    data = {"row": np.arange(part.start, part.stop)[keep], "section_index": sec.astype(np.int32), "offset": off,
+            "reloc": ty.astype(np.int32), "symbol": cols.symbol[part], "addend": addend,
+            "target_section_index": np.where(kind == SEC_ANCHOR, anchor, -1).astype(np.int32),
+            "word": cols.word[part].astype(np.uint32),
             "proof": proof, "constant": c, "span_min": lo, "span_max": hi, "value_min": vmin, "value_max": vmax,
             "veneered": veneered, "veneer_note": note}
     if value is not None:

@@ -93,7 +93,7 @@ class SiteColumns:
         self.unchecked: Counter = Counter()
         self.skipped_nonalloc = 0
         secs = obj.sections
-        rel = obj.relocations
+        rel = obj.read_relocations()
         alloc = np.array([x.alloc for x in secs], dtype=bool)
         on_alloc = alloc[rel.target] if len(rel) else np.zeros(0, dtype=bool)
         self.skipped_nonalloc = int(len(rel) - np.count_nonzero(on_alloc))
