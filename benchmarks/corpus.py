@@ -353,6 +353,7 @@ def _check_lto_objects(tree: Path) -> None:
 
 def _collect_kernel(corpus: str, tree: Path, extra: dict) -> dict:
     out = cache_dir() / corpus
+    base = corpus.removesuffix("-prefix")  # a -prefix tree has its base's configuration
     _rmtree(out)
     out.mkdir(parents=True)
     lds = tree / "arch" / "arm64" / "kernel" / "vmlinux.lds"
@@ -366,8 +367,7 @@ def _collect_kernel(corpus: str, tree: Path, extra: dict) -> dict:
         "tree": str(tree),
         "source_package": extra.get("source_package"),
         "make": f"{' '.join(KMAKE)} -j{JOBS} {BUILD_TARGET}",
-        "config": f"{KERNELS[corpus][0]} + {', '.join('CONFIG_' + o + '=y' for o in KERNELS[corpus][1])}"
-                  if corpus in KERNELS else f"tinyconfig + {', '.join('CONFIG_' + o + '=y' for o in CONFIG_ENABLE)}",
+        "config": f"{KERNELS[base][0]} + {', '.join('CONFIG_' + o + '=y' for o in KERNELS[base][1])}",
         "clang": _run(["clang", "--version"], capture=True).stdout.splitlines()[0],
         "vmlinux.o": _elf_stats(out / "vmlinux.o"),
         **{k: v for k, v in extra.items() if k != "source_package"},
