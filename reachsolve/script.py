@@ -7,6 +7,8 @@ the object with it makes the real linker perform the failing relocation.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from .report import SiteResult
 
 
@@ -23,8 +25,7 @@ def linker_script(site: SiteResult, linker: str = "lld") -> str:
     ce = site.counterexample
     if ce is None:
         raise ValueError("site has no counterexample")
-    names = [p.section for p in ce.layout]
-    dup = {n for n in names if names.count(n) > 1}
+    dup = {n for n, k in Counter(p.section for p in ce.layout).items() if k > 1}
     if dup:
         raise ValueError(f"sections share a name ({', '.join(sorted(dup))}); a script cannot place them apart")
     lines = ["SECTIONS", "{"]
