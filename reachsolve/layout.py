@@ -109,8 +109,8 @@ class Frame:
 
     def _var_arrays(self, kind: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(present, size, align) per index of one kind of variable."""
-        key = (kind, n, len(self.slots))
-        cache = self.__dict__.setdefault("_arrays", {})
+        key = (kind, n)
+        cache = self.__dict__.setdefault("_arrays", {})  # add() drops it
         if key in cache:
             return cache[key]
         present = np.zeros(n, dtype=bool)
@@ -202,13 +202,11 @@ class Frame:
         return env
 
     def _placing_order(self) -> list[Var]:
-        key = len(self.slots)
-        cached = self.__dict__.get("_order")
-        if cached is None or cached[0] != key:
+        order = self.__dict__.get("_order")  # add() drops it
+        if order is None:
             slots = self.slots
-            order = sorted(slots, key=lambda v: (not slots[v].size, -slots[v].align, -slots[v].size, v))
-            cached = self._order = (key, order)
-        return cached[1]
+            order = self._order = sorted(slots, key=lambda v: (not slots[v].size, -slots[v].align, -slots[v].size, v))
+        return order
 
     def problems(self, env: Mapping[Var, int]) -> list[str]:
         """Every way ``env`` breaks the model (empty: a valid layout)."""

@@ -227,6 +227,16 @@ _EXTRA_NAMES = {0: "R_AARCH64_NONE", 256: "R_AARCH64_NONE", 299: "R_AARCH64_LDST
                 1026: "R_AARCH64_JUMP_SLOT", 1027: "R_AARCH64_RELATIVE", 1032: "R_AARCH64_IRELATIVE"}
 
 
+def by_type(fact, fill=0, dtype=None):
+    """A numpy array indexed by type number: ``fact(spec)`` for catalogue types, ``fill`` for
+    the rest. Column-wise code reads the catalogue through these (never its own copy)."""
+    import numpy as np
+    out = np.full(max(BY_NUMBER) + 1, fill, dtype=dtype)
+    for spec in CATALOGUE:
+        out[spec.number] = fact(spec)
+    return out
+
+
 def value_alignment(spec: RelocSpec) -> int:
     """Alignment that S+A must have for this type's value to meet its granule.
 

@@ -176,10 +176,8 @@ class ProofTable:
         col = self.columns["as_linked"]
         if col is None:
             return None
-        from .relocs import BY_NUMBER, Formula
-        absolute = np.zeros(max(BY_NUMBER) + 1, dtype=bool)
-        for spec in BY_NUMBER.values():
-            absolute[spec.number] = spec.formula is Formula.ABS
+        from .relocs import Formula, by_type
+        absolute = by_type(lambda spec: spec.formula is Formula.ABS, False, bool)
         signed = col.view(np.int64)
         out = signed.tolist()
         fix = np.nonzero(absolute[self.columns["reloc"]] & (signed < 0))[0]

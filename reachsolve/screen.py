@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from .relocs import BY_NUMBER, Formula, repaired_by_veneer
+from .relocs import BY_NAME, Formula, by_type, repaired_by_veneer
 from .report import (ALIGNED, AS_LINKED, FIXED, PAGE_FIXED, PAGE_SPAN, PROOF_COLUMNS, SPAN, ProofTable)
 from .sites import SEC_ANCHOR, SYM_ANCHOR, SiteColumns
 
@@ -27,23 +27,16 @@ _U64 = np.uint64
 
 def _type_tables(profiles: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Per relocation type number: formula class, range, granule, veneer policy, name rank."""
-    n = max(BY_NUMBER) + 1
-    t = {"formula": np.full(n, _OTHER, dtype=np.int8), "has_range": np.zeros(n, dtype=bool),
-         "r0": np.zeros(n, dtype=np.int64), "r1": np.zeros(n, dtype=np.int64),
-         "granule": np.ones(n, dtype=np.int64), "veneer_same": np.zeros(n, dtype=bool),
-         "veneer_other": np.zeros(n, dtype=bool), "rank": np.zeros(n, dtype=np.int64)}
     klass = {Formula.PREL: _PREL, Formula.PAGE: _PAGE, Formula.ABS: _ABS}
-    for rank, spec in enumerate(sorted(BY_NUMBER.values(), key=lambda s: s.name)):
-        k = spec.number
-        t["formula"][k] = klass.get(spec.formula, _OTHER)
-        rng = spec.range(profiles)
-        if rng is not None:
-            t["has_range"][k], t["r0"][k], t["r1"][k] = True, rng[0], rng[1]
-        t["granule"][k] = spec.granule
-        t["veneer_same"][k] = repaired_by_veneer(spec, profiles, True)
-        t["veneer_other"][k] = repaired_by_veneer(spec, profiles, False)
-        t["rank"][k] = rank
-    return t
+    rank = {name: k for k, name in enumerate(sorted(BY_NAME))}
+    return {"formula": by_type(lambda s: klass.get(s.formula, _OTHER), _OTHER, np.int8),
+            "has_range": by_type(lambda s: s.range(profiles) is not None, False, bool),
+            "r0": by_type(lambda s: (s.range(profiles) or (0, 0))[0], 0, np.int64),
+            "r1": by_type(lambda s: (s.range(profiles) or (0, 0))[1], 0, np.int64),
+            "granule": by_type(lambda s: s.granule, 1, np.int64),
+            "veneer_same": by_type(lambda s: repaired_by_veneer(s, profiles, True), False, bool),
+            "veneer_other": by_type(lambda s: repaired_by_veneer(s, profiles, False), False, bool),
+            "rank": by_type(lambda s: rank[s.name], 0, np.int64)}
 
 
 def _ceil_page(x: np.ndarray) -> np.ndarray:

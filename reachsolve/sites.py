@@ -18,7 +18,7 @@ from .disasm import Insn, decode
 from .elf import (SHT_NOBITS, SYM_ABS, SYM_COMMON, SYM_UNDEF, STB_WEAK, ObjectFile, reloc_type_name)
 from .encode import extract
 from .errors import InputError
-from .relocs import BY_NUMBER, Formula, RelocSpec, value_alignment
+from .relocs import BY_NUMBER, Formula, RelocSpec, by_type, value_alignment
 
 # Lookup table: is a type number in the catalogue? (the last slot stands for "larger")
 _IS_CHECKED = np.zeros(max(BY_NUMBER) + 2, dtype=bool)
@@ -185,10 +185,7 @@ class SiteColumns:
         rows = self.kind == SYM_ANCHOR
         if not rows.any():
             return {}
-        need_by_type = np.ones(len(_IS_DATA), dtype=np.int64)
-        for spec in BY_NUMBER.values():
-            need_by_type[spec.number] = value_alignment(spec)
-        syms, need = self.anchor[rows], need_by_type[self.rtype[rows]]
+        syms, need = self.anchor[rows], _VALUE_ALIGNMENT[self.rtype[rows]]
         order = np.lexsort((need, syms))
         syms, need = syms[order], need[order]
         last = np.r_[syms[1:] != syms[:-1], True]  # the largest need of each symbol comes last
@@ -209,11 +206,9 @@ class SiteColumns:
         return Extraction(tuple(self.site(i) for i in range(len(self))), self.unchecked, self.skipped_nonalloc)
 
 
-_CONTAINER = np.zeros(max(BY_NUMBER) + 1, dtype=np.int64)
-_IS_DATA = np.zeros(max(BY_NUMBER) + 1, dtype=bool)
-for _spec in BY_NUMBER.values():
-    _CONTAINER[_spec.number] = _spec.field.container
-    _IS_DATA[_spec.number] = _spec.field.is_data
+_CONTAINER = by_type(lambda s: s.field.container, 0, np.int64)
+_IS_DATA = by_type(lambda s: s.field.is_data, False, bool)
+_VALUE_ALIGNMENT = by_type(value_alignment, 1, np.int64)
 
 
 def _words(obj: ObjectFile, at: np.ndarray, size: np.ndarray, is_data: np.ndarray) -> np.ndarray:
