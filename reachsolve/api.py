@@ -1,49 +1,161 @@
-"""Library access below the report: one site's constraints, as z3 formulas.
+"""The library API: analyze objects, build models, and query one site's constraints.
 
-    q = site_query("demo.o", ".text", 0x0)
-    answer = solve(q.model + [q.violation, q.value > 0])   # Proved / Witness / Unknown
+    import reachsolve
+    report = reachsolve.analyze(["vmlinux.o"], "arm64-kernel")
+    for site in report.findings():
+        print(site.verdict, site.section, hex(site.offset), site.reason)
+
+Input errors are not raised by default: they are in ``report.errors`` (as the
+CLI prints them), so one bad file does not stop the others. ``strict=True``
+raises the first one as :class:`reachsolve.InputError`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Iterable
 
-from .analyze import _Object
-from .elf import ObjectFile, read_object
-from .errors import InputError
-from .inputs import load
-from .model import LayoutModel
-from .solver import site_terms, solve  # noqa: F401  (solve is re-exported)
+from .errors import InputError, ModelError
+from .ir import Proved, Unknown, Witness
+from .model.files import load_model as _load_file_or_name
+from .model.files import with_script
+from .model.options import LayoutModel
+from .report.document import Placement, Report, SiteResult
+
+_OVERRIDES = ("image_base", "image_max", "veneers", "no_veneers", "linker", "timeout_ms", "rlimit")
+
+
+def load_model(name_or_path: str | LayoutModel = "free", *, linker_script: str | None = None,
+               placement: str | None = None, **overrides) -> LayoutModel:
+    """The one way to build a model, as the CLI does: a bundled name (free, arm64-kernel,
+    arm64-module) or a .toml file, then ``linker_script`` and ``placement``, then option
+    overrides by their model-file names (image_max=, linker=, veneers=, ...)."""
+    model = name_or_path if isinstance(name_or_path, LayoutModel) else _load_file_or_name(str(name_or_path))
+    if linker_script:
+        model = with_script(model, linker_script, placement)
+    elif placement and placement != model.placement:
+        if model.script is None and placement != "free":
+            raise ModelError(f"--placement {placement} needs a linker script (--linker-script or a model with one)")
+        free = placement == "free"
+        model = replace(model, placement=placement, script=None if free else model.script,
+                        script_path="" if free else model.script_path)
+    unknown = sorted(set(overrides) - set(_OVERRIDES))
+    if unknown:
+        raise ModelError(f"unknown model option {unknown[0]!r}; known: {', '.join(_OVERRIDES)}")
+    over = {k: (tuple(v) if k == "no_veneers" else v) for k, v in overrides.items() if v is not None}
+    return replace(model, **over) if over else model
+
+
+def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, linker_script: str | None = None,
+            placement: str | None = None, strict: bool = False, jobs: int = 1, keep_objects: bool = True,
+            columns: bool = True, **overrides) -> Report:
+    """Decide every range-checked site of the objects and archives named by ``paths``.
+
+    ``model``: a bundled name, a model file, or a LayoutModel; ``linker_script``,
+    ``placement`` and ``overrides`` apply on top (see load_model). Errors go to
+    ``report.errors`` unless ``strict``. ``keep_objects`` keeps what query() needs."""
+    from .prove.pipeline import analyze as run
+    if isinstance(paths, str):
+        paths = [paths]
+    m = load_model(model, linker_script=linker_script, placement=placement, **overrides)
+    report = run(list(paths), m, jobs=max(1, jobs), columns=columns, keep_objects=keep_objects)
+    if strict and report.errors:
+        e = report.errors[0]
+        raise InputError(e.file, e.message)
+    return report
+
+
+class SectionWitness(Witness):
+    """A layout found by SiteQuery.solve: ``env`` by z3 variable name, ``sections`` by index and name."""
+
+    def __init__(self, env, sections: tuple[Placement, ...]):
+        super().__init__(env)
+        object.__setattr__(self, "sections", sections)
 
 
 @dataclass(frozen=True)
 class SiteQuery:
-    """z3 pieces for one site: ``model`` (list of layout constraints), ``value`` (the
-    relocation value as a z3 term), ``violation`` (value out of range or misaligned)
-    and ``vars`` (variable name -> z3 Int, e.g. "sec/3" for section 3's base)."""
+    """One site's constraints as z3 terms, the same ones its decision used.
+
+    ``model``: the layout constraints (a list), ``value``: the relocation value,
+    ``violation``: the value out of range or misaligned. Add constraints of your own
+    and ``solve()`` them; ``base()`` and ``symbol()`` give the terms to write them with."""
 
     model: list
     value: object
     violation: object
-    vars: dict
+    site: SiteResult
+    _vars: dict
+    _ob: object
+
+    def base(self, section: int | str):
+        """The base-address term of a section, by index or by an unambiguous name."""
+        ob = self._ob
+        if isinstance(section, str):
+            hits = [s.index for s in ob.obj.sections if s.name == section and s.alloc]
+            if len(hits) != 1:
+                raise KeyError(f"{section!r} names {len(hits)} allocated sections; give an index")
+            section = hits[0]
+        return self._term(("sec", section))
+
+    def symbol(self, name: str):
+        """The address term of an undefined symbol, or a script symbol's value."""
+        ob = self._ob
+        for v in ob.frame.slots:
+            if v[0] == "sym" and ob.obj.symbol_name(v[1]) == name:
+                return self._term(v)
+        if ob.layout is not None:
+            t = ob.layout.symbol_term(name)
+            if t is not None:
+                from .prove.backend import lin_term
+                return lin_term(t, self._vars)
+        raise KeyError(f"no symbol {name!r} in the model of {ob.obj.name}")
+
+    def _term(self, v):
+        from .prove.backend import var_term
+        return var_term(v, self._vars)
+
+    def solve(self, *extra, timeout_ms: int = 10_000) -> Proved | Witness | Unknown:
+        """Solve the model plus ``extra`` z3 formulas (add ``self.violation`` to ask for a failure)."""
+        from .prove.backend import Budget, solve
+        from .prove.backend import var_name
+        ans = solve(list(self.model) + list(extra), Budget(timeout_ms))
+        if not isinstance(ans, Witness):
+            return ans
+        ob = self._ob
+        secs = []
+        for v in sorted(v for v in self._vars if v[0] == "sec"):
+            name = var_name(v)
+            if name in ans.env:
+                secs.append(Placement(ob.obj.sections[v[1]].name, v[1], ans.env[name]))
+        return SectionWitness(ans.env, tuple(secs))
 
 
-def open_object(path: str) -> ObjectFile:
-    """Read one relocatable object (the first member, for an archive)."""
-    blobs = load(path)
-    if not blobs:
-        raise InputError(path, "archive has no members")
-    if isinstance(blobs[0], InputError):
-        raise blobs[0]
-    return read_object(blobs[0].name, blobs[0].data)
+def query(site: SiteResult, report: Report) -> SiteQuery:
+    """The constraints of ``site`` under the model ``report`` was made with.
 
-
-def site_query(path: str, section: str, offset: int, model: LayoutModel | None = None) -> SiteQuery:
-    """The constraints of the range-checked site at ``section+offset`` in ``path``."""
-    model = model or LayoutModel()
-    ob = _Object(open_object(path), model)
-    for site in ob.sites:
-        if ob.obj.sections[site.section].name == section and site.offset == offset:
+    Uses the object kept by analyze(); otherwise reads the file again (archive members
+    too) and checks that it is the one analyzed."""
+    from .objfile.elf import read_object
+    from .objfile.inputs import load
+    from .prove.backend import site_terms
+    from .prove.context import ObjectContext
+    ob = report.objects.get(site.file)
+    if ob is None:
+        src = report.sources.get(site.file)
+        if src is None:
+            raise KeyError(f"{site.file} is not an object of this report")
+        blobs = load(src.path)
+        blob = blobs[src.member] if src.member < len(blobs) else None
+        if isinstance(blob, InputError):
+            raise blob
+        if blob is None or hashlib.sha256(blob.data).hexdigest() != src.sha256:
+            raise InputError(site.file, "changed since it was analyzed")
+        ob = ObjectContext(read_object(blob.name, blob.data), report.layout_model)
+    for s in ob.sites:
+        if s.section == site.section_index and s.offset == site.offset and s.spec.name == site.reloc:
             break
     else:
-        raise KeyError(f"no range-checked relocation at {section}+{offset:#x}")
-    return SiteQuery(*site_terms(ob.frame.domain(ob.query_vars(site)), ob.expr(site), ob.violations(site)))
+        raise KeyError(f"no range-checked relocation {site.reloc} at {site.section}+{site.offset:#x}")
+    model, value, violation, vars = site_terms(ob.frame.domain(ob.query_vars(s)), ob.expr(s), ob.violations(s))
+    return SiteQuery(model, value, violation, site, vars, ob)

@@ -7,13 +7,8 @@ import sys
 from importlib import resources
 
 from . import __version__
-from .analyze import analyze
 from .errors import ModelError
-from dataclasses import replace
-
-from .model import LayoutModel, parse_size
-from .modelfile import load_model, with_script
-from .render import json_chunks, text, to_sarif
+from .model.options import LayoutModel, parse_size
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +66,9 @@ def _run(args, paths) -> int:
         return 2
     if args.max_memory:
         _limit_memory(args.max_memory)
-    report = analyze(paths, model, jobs=max(1, args.jobs))
+    from .api import analyze
+    from .report.render import json_chunks, text, to_sarif
+    report = analyze(paths, model, jobs=max(1, args.jobs), keep_objects=False)
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
     if args.format == "json":
@@ -91,26 +88,18 @@ def _run(args, paths) -> int:
 
 
 def _model(args) -> LayoutModel:
-    """The model file, then --linker-script, then explicit options on top."""
-    model = load_model(args.model)
-    if args.linker_script:
-        model = with_script(model, args.linker_script, args.placement)
-    elif args.placement and args.placement != model.placement:
-        if model.script is None and args.placement != "free":
-            raise ModelError(f"--placement {args.placement} needs a linker script (--linker-script or a model with one)")
-        model = replace(model, placement=args.placement, script=None if args.placement == "free" else model.script,
-                        script_path="" if args.placement == "free" else model.script_path)
-    over = {"image_base": args.image_base, "image_max": args.image_max, "veneers": args.veneers,
-            "linker": args.linker}
-    over = {k: v for k, v in over.items() if v is not None}
-    return replace(model, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit), **over)
+    """The model file, then --linker-script, then explicit options on top (as load_model does)."""
+    from .api import load_model
+    return load_model(args.model, linker_script=args.linker_script, placement=args.placement,
+                      image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
+                      linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit))
 
 
 def _limit_memory(nbytes: int) -> None:
     """Cap the data segment (inherited by --jobs workers) and z3's own allocator."""
     import resource
 
-    from .solver import limit_memory
+    from .prove.backend import limit_memory
 
     soft = max(nbytes, 64 << 20)
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 
-from .relocs import PROFILE_LABEL
-from .relocs import BY_NUMBER
-from .report import JSON_PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult, VERDICTS
+from ..target.catalogue import BY_NUMBER
+from ..target.policy import PROFILE_LABEL
+from .document import JSON_PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult
+from .proofs import VERDICTS
 
 SCHEMA_VERSION = 1
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import ModelError
-from .relocs import PROFILE_CHOICES
+from ..errors import ModelError
+from ..target.policy import PROFILE_CHOICES, LinkPolicy
 
 MiB = 1 << 20
 ADDRESS_SPACE = 1 << 64
@@ -40,6 +40,7 @@ class LayoutModel:
     script: object = None          # a parsed linker script (ldscript.Script) for ordered placement
     script_path: str = ""
     no_veneers: tuple[str, ...] = ()  # globs of input sections whose branches may not use veneers
+    origin: str = ""               # the model file it was read from ("" when built in code)
 
     def __post_init__(self):
         if self.linker not in PROFILE_CHOICES:
@@ -50,10 +51,20 @@ class LayoutModel:
             raise ModelError("ordered and as-linked placement need a linker script; free placement takes none")
         if self.image_base is not None and not 0 <= self.image_base <= ADDRESS_SPACE - self.image_max:
             raise ModelError(f"image base {self.image_base:#x} leaves no room for {self.image_max:#x} bytes")
+        if not self.origin and self.name != "free":
+            from .files import bundled_names
+            if self.name in bundled_names():
+                # A name alone would be the free model wearing another model's name.
+                raise ModelError(f"LayoutModel(name={self.name!r}) does not load that model; "
+                                 f"use reachsolve.load_model({self.name!r})")
 
     @property
     def profiles(self) -> tuple[str, ...]:
         return PROFILE_CHOICES[self.linker]
+
+    @property
+    def policy(self) -> LinkPolicy:
+        return LinkPolicy(self.linker, self.veneers, self.no_veneers)
 
     def describe(self) -> dict:
         return {"name": self.name, "image_base": self.image_base, "image_max": self.image_max,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .report import SiteResult
+from .document import SiteResult
 
 
 def _quote(name: str) -> str:

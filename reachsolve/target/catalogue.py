@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from ..ir import page_diff
+
 
 class Formula(enum.Enum):
     """Value formulas of AAELF64 table 5-x, written with its symbols."""
@@ -34,6 +36,18 @@ class Formula(enum.Enum):
     @property
     def pc_relative(self) -> bool:
         return self is not Formula.ABS
+
+    def value(self, s, p):
+        """The relocation value from S+A (or the GOT slot) and P, by this formula.
+
+        Works on IR terms (a Lin, giving a Lin or PageDiff), on ints and on integer
+        numpy columns, so the constraint builder, the re-check and the column-wise
+        as-linked values share one definition."""
+        if self.paged:
+            return page_diff(s, p)
+        if self is Formula.ABS:
+            return s
+        return s - p
 
 
 class Field(enum.Enum):
@@ -86,10 +100,9 @@ class Limit:
         return None
 
 
-# Linker profiles. "both" means a site must satisfy lld and GNU ld.
+# Linker profiles whose rules the catalogue records; reachsolve.target.policy
+# says which apply and what each does with an overflowing branch.
 PROFILES = ("lld", "bfd", "kmod")
-PROFILE_CHOICES = {"lld": ("lld",), "bfd": ("bfd",), "both": ("lld", "bfd"), "module": ("kmod",)}
-PROFILE_LABEL = {"lld": "ld.lld", "bfd": "GNU ld", "kmod": "arm64 module loader"}
 
 
 @dataclass(frozen=True)
@@ -102,55 +115,7 @@ class RelocSpec:
     limits: Mapping[str, Limit]
     granule: int = 1  # the value must be a multiple of this
     scale: int = 0    # LO12: access-size shift; MOVW: group shift
-    veneer: bool = False  # linkers may repair an overflow with a veneer/thunk (see VENEERS)
-
-    def range(self, profiles: tuple[str, ...]) -> tuple[int, int] | None:
-        """Closed range of values every linker in ``profiles`` accepts, trimmed to the granule."""
-        lo, hi = None, None
-        for p in profiles:
-            iv = self.limits[p].interval()
-            if iv is None:
-                continue
-            lo = iv[0] if lo is None else max(lo, iv[0])
-            hi = iv[1] if hi is None else min(hi, iv[1])
-        if lo is None:
-            return None
-        g = self.granule
-        return -((-lo) // g) * g, (hi // g) * g
-
-    def rejecting_linkers(self, value: int, profiles: tuple[str, ...], veneers: bool = False,
-                          same_section: bool = False) -> tuple[str, ...]:
-        """The linkers (of ``profiles``) that would report ``value``; with ``veneers``,
-        a linker that repairs this branch with a veneer does not report its range."""
-        out = []
-        for p in profiles:
-            lim = self.limits[p]
-            iv = lim.interval()
-            if iv is not None and not iv[0] <= value <= iv[1] and lim.reports and not (
-                    veneers and repaired_by_veneer(self, (p,), same_section)):
-                out.append(p)
-            elif lim.aligns and value % self.granule and not self.formula.paged:
-                out.append(p)
-        return tuple(out)
-
-
-# Which overflowing branches each linker repairs with a veneer. ld.lld adds a
-# thunk for any b/bl out of range; GNU ld 2.40 reports "relocation truncated to
-# fit" for a target in the branch's own section; the module loader routes any
-# b/bl through a module PLT entry (CONFIG_ARM64_MODULE_PLTS; without it, a model
-# says veneers = false).
-VENEERS = {"lld": "any", "bfd": "other-section", "kmod": "any"}
-
-
-def repaired_by_veneer(spec: "RelocSpec", profiles: tuple[str, ...], same_section: bool) -> bool:
-    """Would every linker in ``profiles`` route an out-of-range ``spec`` branch through a veneer?"""
-    if not spec.veneer:
-        return False
-    for p in profiles:
-        policy = VENEERS[p]
-        if policy == "none" or (policy == "other-section" and same_section):
-            return False
-    return True
+    veneer: bool = False  # linkers may repair an overflow with a veneer (target.policy)
 
 
 def _same(limit: Limit, **over: Limit) -> dict[str, Limit]:
@@ -222,9 +187,15 @@ BY_NUMBER: Mapping[int, RelocSpec] = {s.number: s for s in CATALOGUE}
 BY_NAME: Mapping[str, RelocSpec] = {s.name: s for s in CATALOGUE}
 
 # Types that carry no range check but are worth naming when a table holds them.
-_EXTRA_NAMES = {0: "R_AARCH64_NONE", 256: "R_AARCH64_NONE", 299: "R_AARCH64_LDST128_ABS_LO12_NC",
+_OTHER_NAMES = {0: "R_AARCH64_NONE", 256: "R_AARCH64_NONE", 299: "R_AARCH64_LDST128_ABS_LO12_NC",
                 314: "R_AARCH64_PLT32", 1024: "R_AARCH64_COPY", 1025: "R_AARCH64_GLOB_DAT",
                 1026: "R_AARCH64_JUMP_SLOT", 1027: "R_AARCH64_RELATIVE", 1032: "R_AARCH64_IRELATIVE"}
+
+
+def type_name(number: int) -> str | None:
+    """The catalogue's name for a type number: its rows, and unchecked types it knows."""
+    spec = BY_NUMBER.get(number)
+    return spec.name if spec is not None else _OTHER_NAMES.get(number)
 
 
 def by_type(fact, fill=0, dtype=None):

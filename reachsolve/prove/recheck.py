@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .constraints import Var
-from .disasm import decode
-from .encode import insert
-from .relocs import Check, Field, Formula, repaired_by_veneer
-from .sites import Site
-
-_PAGE_MASK = ~0xFFF
+from ..ir import Var, page
+from ..objfile.sites import Site
+from ..target.catalogue import Check, Field
+from ..target.decode import decode
+from ..target.encoding import insert
+from ..target.policy import LinkPolicy
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,7 @@ def relocation_value(site: Site, env: Mapping[Var, int]) -> tuple[int, int, int]
         s = env[site.got_var()]
     else:
         s = (env[site.anchor] if site.anchor else 0) + site.sym_value + site.addend
-    if f is Formula.PREL or f is Formula.GOT_PREL:
-        return s - p, p, s
-    if f is Formula.ABS:
-        return s, p, s
-    return (s & _PAGE_MASK) - (p & _PAGE_MASK), p, s
+    return f.value(s, p), p, s
 
 
 def _data_readings(value_bits: int, width: int) -> tuple[int, int]:
@@ -53,23 +48,25 @@ def _data_readings(value_bits: int, width: int) -> tuple[int, int]:
     return signed, unsigned
 
 
-def fits(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], veneers: bool) -> tuple[int, bool, bool]:
-    """(value, out of range, misaligned) in layout ``env``: the check without the encoding."""
+def fits(site: Site, env: Mapping[Var, int], policy: LinkPolicy, veneers: bool) -> tuple[int, bool, bool]:
+    """(value, out of range, misaligned) in layout ``env``: the check without the encoding.
+    ``veneers``: may branches in the site's section rely on veneers?"""
     spec = site.spec
     value = relocation_value(site, env)[0]
-    rng = spec.range(profiles)
+    rng = policy.range(spec)
     misaligned = value % spec.granule != 0 and not spec.formula.paged
     out = rng is not None and not rng[0] <= value <= rng[1]
-    if out and veneers and repaired_by_veneer(spec, profiles, site.target_section == site.section):
+    if out and policy.veneered(spec, veneers, site.target_section == site.section):
         out = False  # a linker would route this branch through a veneer
     return value, out, misaligned
 
 
-def recheck(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], veneers: bool) -> Recheck:
+def recheck(site: Site, env: Mapping[Var, int], policy: LinkPolicy, veneers: bool) -> Recheck:
     spec = site.spec
-    value, out, misaligned = fits(site, env, profiles, veneers)
+    profiles = policy.profiles
+    value, out, misaligned = fits(site, env, policy, veneers)
     _, p, s = relocation_value(site, env)
-    rejected = spec.rejecting_linkers(value, profiles, veneers, site.target_section == site.section)
+    rejected = policy.rejecting(spec, value, veneers, site.target_section == site.section)
     field = spec.field
     if field.is_data:
         width = 8 * field.container
@@ -96,7 +93,7 @@ def recheck(site: Site, env: Mapping[Var, int], profiles: tuple[str, ...], venee
         return Recheck(value, p, s, rejected, misaligned, out, f"{got.text} (the movz/movk group keeps {kept:#x})",
                        f"#{value:#x}", kept != value)
     elif field is Field.ADRP:
-        want_v, got_v = s & _PAGE_MASK, got.target
+        want_v, got_v = page(s), got.target
         want = f"page {want_v:#x}"
     else:
         want_v, got_v = s, got.target

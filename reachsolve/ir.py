@@ -1,19 +1,37 @@
-"""Constraint building: layout models and site values as a small solver-neutral IR.
+"""Solver-neutral terms and constraints over a layout's unknowns, with their meaning.
 
 Variables are the unknowns of a layout: the image base, a section's base
-address, an undefined symbol's address, a GOT slot's address. Expressions are
-linear in them, plus AAELF64's Page() (``x & ~0xfff``). solver.py translates
-this IR to z3; layout.py evaluates it with plain integers, so the checker
-that re-validates a counterexample never depends on the solver.
+address, an undefined symbol's address, a GOT slot's address, a script
+item's place, and auxiliary values of a script's masks, shifts and ALIGNs.
+Expressions are linear in them, plus AAELF64's Page() (``x & ~0xfff``).
+Every construct has one concrete evaluation here, so the re-check of a
+counterexample (plain integers) and the solver backend (z3) read the same
+definitions.
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Mapping, Union
 
-Var = tuple  # ("base",) | ("sec", index) | ("sym", index) | ("got", symbol, addend)
+Var = tuple  # ("base",) | ("sec", i) | ("sym", i) | ("got", symbol, addend) | ("pt", k) | ("aux", k)
 BASE: Var = ("base",)
+
+#: AAELF64 Page(expr) = expr & ~0xFFF: the 4 KiB granule of ADRP (section 5.7.3).
 PAGE = 4096
+#: A bound no layout value reaches (addresses and differences lie within +-2^64).
+INF = 1 << 70
+
+
+def page(x):
+    """Page(x) for ints and integer numpy columns (x - x mod 4096 equals x & ~0xfff)."""
+    return x - x % PAGE
+
+
+def page_delta_bounds(lo, hi):
+    """Bounds of Page(a) - Page(b) when a - b lies in [lo, hi]: the page delta is a
+    multiple of 4096 within 4095 of a - b. Works on ints and int64 columns."""
+    return -((-(lo - (PAGE - 1))) // PAGE) * PAGE, ((hi + PAGE - 1) // PAGE) * PAGE
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,13 @@ class Lin:
             return Lin(self.coeffs, self.const - other.const)
         return self._combine(other, -1)
 
+    def scaled(self, k: int) -> "Lin":
+        return Lin(tuple((v, c * k) for v, c in self.coeffs), self.const * k)
+
+    def dependent(self) -> "Lin":
+        """The layout-dependent part: the same terms without the constant."""
+        return Lin(self.coeffs, 0)
+
     @property
     def vars(self) -> tuple[Var, ...]:
         return tuple(v for v, _ in self.coeffs)
@@ -61,7 +86,7 @@ class Lin:
 
 @dataclass(frozen=True)
 class PageDiff:
-    """Page(a) - Page(b), the ADRP value (AAELF64: Page(expr) = expr & ~0xFFF)."""
+    """Page(a) - Page(b), the ADRP value (AAELF64 5.7.3)."""
 
     a: Lin
     b: Lin
@@ -71,13 +96,52 @@ class PageDiff:
         return tuple(dict.fromkeys(self.a.vars + self.b.vars))
 
     def evaluate(self, env: Mapping[Var, int]) -> int:
-        return (self.a.evaluate(env) & ~(PAGE - 1)) - (self.b.evaluate(env) & ~(PAGE - 1))
+        return page(self.a.evaluate(env)) - page(self.b.evaluate(env))
 
     def __add__(self, k: int) -> "PageDiff":
         return PageDiff(self.a + k, self.b)
 
 
 Expr = Union[Lin, PageDiff]
+
+
+def page_diff(a, b):
+    """Page(a) - Page(b): an IR term for Lin operands, the number for ints or columns."""
+    if isinstance(a, Lin):
+        return PageDiff(a, b)
+    return page(a) - page(b)
+
+
+class AuxOp(enum.Enum):
+    """Non-linear script operations, each kept as an auxiliary variable x = op(arg, k)."""
+
+    MOD = "mod"          # arg mod k (a mask of the low bits)
+    DIV = "div"          # floor(arg / k) (a right shift, a division)
+    ALIGN_UP = "alignup"  # arg rounded up to a multiple of k (ALIGN)
+
+    def apply(self, x: int, k: int) -> int:
+        if self is AuxOp.MOD:
+            return x % k
+        if self is AuxOp.DIV:
+            return x // k
+        return -(-x // k) * k
+
+    def defining(self, x: "Lin", arg: "Lin", k: int) -> list:
+        """Linear constraints that pin ``x`` to op(arg, k) over the integers."""
+        if self is AuxOp.MOD:
+            return [Between(x, 0, k - 1), Multiple(arg - x, k)]
+        if self is AuxOp.DIV:
+            return [Between(arg - x.scaled(k), 0, k - 1)]
+        return [Multiple(x, k), Between(x - arg, 0, k - 1)]
+
+
+@dataclass(frozen=True)
+class Aux:
+    """The definition of one auxiliary variable: op(arg, k)."""
+
+    op: AuxOp
+    arg: Lin
+    k: int
 
 
 @dataclass(frozen=True)
@@ -132,7 +196,7 @@ FALSE = AnyOf(())
 
 
 def holds(c: Constraint, env: Mapping[Var, int]) -> bool:
-    """Evaluate a constraint with plain integers (the checker's path, no solver)."""
+    """Evaluate a constraint with plain integers (the re-check's path, no solver)."""
     if isinstance(c, Between):
         return c.lo <= c.expr.evaluate(env) <= c.hi
     if isinstance(c, Outside):
@@ -172,7 +236,16 @@ def negate(c: Constraint) -> Constraint:
     raise TypeError(c)
 
 
-# -- query results ------------------------------------------------------------
+def constraint_vars(c: Constraint) -> list:
+    """The variables a constraint mentions."""
+    if isinstance(c, (AnyOf, AllOf)):
+        return [v for p in c.parts for v in constraint_vars(p)]
+    if isinstance(c, Disjoint):
+        return [c.a, c.b]
+    return list(c.expr.vars)
+
+
+# -- query results: never a bare bool --------------------------------------------
 @dataclass(frozen=True)
 class Proved:
     """No assignment satisfies the query (the solver answered UNSAT)."""
@@ -182,11 +255,13 @@ class Proved:
 class Witness:
     """An assignment that satisfies the query."""
 
-    env: Mapping[Var, int]
+    env: Mapping
 
 
 @dataclass(frozen=True)
 class Unknown:
+    """The query was not decided; ``reason`` says why."""
+
     reason: str
 
 
@@ -198,4 +273,4 @@ class Bound:
     """An optimum ``value`` of an expression, proved by the solver, with a layout reaching it."""
 
     value: int
-    witness: Witness
+    witness: Witness | None

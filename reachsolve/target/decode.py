@@ -8,14 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import capstone as cs
-
-_ARCH = getattr(cs, "CS_ARCH_ARM64", None) or getattr(cs, "CS_ARCH_AARCH64")
 _OP_IMM = 2
 _OP_MEM = 3
 
-_md = cs.Cs(_ARCH, cs.CS_MODE_ARM)
-_md.detail = True
+
+@lru_cache(maxsize=1)
+def _engine():
+    """capstone, loaded when the first word is decoded (most runs decode few)."""
+    import capstone as cs
+    arch = getattr(cs, "CS_ARCH_ARM64", None) or getattr(cs, "CS_ARCH_AARCH64")
+    md = cs.Cs(arch, cs.CS_MODE_ARM)
+    md.detail = True
+    return md
 
 _SIZE_BY_MNEMONIC = {"ldrb": 1, "strb": 1, "ldrsb": 1, "ldrh": 2, "strh": 2, "ldrsh": 2, "ldrsw": 4, "prfm": 8}
 _SIZE_BY_REG = {"w": 4, "x": 8, "b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
@@ -24,7 +28,7 @@ _SIZE_BY_REG = {"w": 4, "x": 8, "b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
 @dataclass(frozen=True)
 class Insn:
     text: str                 # "cbz x0, #0x104c"
-    klass: str                # the class names used in relocs.RelocSpec.insns
+    klass: str                # the class names used in catalogue.RelocSpec.insns
     target: int | None = None  # branch/adr/adrp/literal destination
     disp: int | None = None    # unsigned-offset load/store displacement in bytes
     imm: int | None = None     # move-wide immediate as capstone shows it
@@ -49,7 +53,7 @@ def _classify(mn: str, ops, word: int) -> tuple[str, dict]:
     if (word & 0x3B000000) == 0x39000000 and len(mems) == 1:  # load/store, unsigned offset
         size = _SIZE_BY_MNEMONIC.get(mn)
         if size is None:
-            reg = _md.reg_name(ops[0].reg) if ops and ops[0].type == 1 else ""
+            reg = _engine().reg_name(ops[0].reg) if ops and ops[0].type == 1 else ""
             size = _SIZE_BY_REG.get(reg[:1], 0)
         return "ldst", {"disp": mems[0].mem.disp, "access": size}
     return "other", {}
@@ -61,7 +65,7 @@ _MASK64 = (1 << 64) - 1
 @lru_cache(maxsize=65536)
 def _decode_at_zero(word: int) -> Insn:
     raw = word.to_bytes(4, "little")
-    for i in _md.disasm(raw, 0, 1):
+    for i in _engine().disasm(raw, 0, 1):
         text = f"{i.mnemonic} {i.op_str}".strip()
         klass, extra = _classify(i.mnemonic, i.operands, word)
         return Insn(text, klass, **extra)
@@ -86,6 +90,6 @@ def decode(word: int, address: int = 0) -> Insn:
 
 def decode_uncached(word: int, address: int) -> str:
     """capstone's own text for ``word`` at ``address`` (the reference for decode())."""
-    for i in _md.disasm(word.to_bytes(4, "little"), address, 1):
+    for i in _engine().disasm(word.to_bytes(4, "little"), address, 1):
         return f"{i.mnemonic} {i.op_str}".strip()
     return f".inst {word:#010x}"

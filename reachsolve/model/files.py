@@ -10,31 +10,26 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tomllib
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
-from . import ldscript
-from .errors import ModelError
-from .model import LayoutModel, parse_size
+from ..errors import ModelError
+from ..script import parser as ldscript
+from .options import LayoutModel, parse_size
 
 _KEYS = {"name", "description", "placement", "image_base", "image_max", "veneers", "no_veneers", "linker",
          "script", "script_file"}
 
 
-def bundled_dir() -> Path | None:
-    """models/ of a source checkout, or the copy an installation carries."""
-    for cand in (Path(__file__).resolve().parent.parent / "models",
-                 Path(sys.prefix) / "share" / "reachsolve" / "models"):
-        if cand.is_dir():
-            return cand
-    return None
+def _bundled():
+    """The bundled model files: package data of reachsolve.models."""
+    return resources.files("reachsolve") / "models"
 
 
 def bundled_names() -> list[str]:
-    d = bundled_dir()
-    return sorted(p.stem for p in d.glob("*.toml")) if d else []
+    return sorted(p.name[:-5] for p in _bundled().iterdir() if p.name.endswith(".toml"))
 
 
 def _line_of(text: str, key: str) -> int:
@@ -46,10 +41,12 @@ def load_model(ref: str) -> LayoutModel:
     """A model by bundled name ("arm64-kernel") or by path to a .toml file."""
     path = Path(ref)
     if not path.exists() and os.sep not in ref and not ref.endswith(".toml"):
-        d = bundled_dir()
-        if d is None or not (d / f"{ref}.toml").exists():
+        if ref not in bundled_names():
             raise ModelError(f"unknown model {ref!r}; bundled models: {', '.join(bundled_names()) or 'none'}")
-        path = d / f"{ref}.toml"
+        # Named by where it lives in the source tree, whatever the installation.
+        res = _bundled() / f"{ref}.toml"
+        with resources.as_file(_bundled()) as where:
+            return parse_model(res.read_text(), f"models/{ref}.toml", base=str(where))
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -57,7 +54,9 @@ def load_model(ref: str) -> LayoutModel:
     return parse_model(text, str(path))
 
 
-def parse_model(text: str, path: str) -> LayoutModel:
+def parse_model(text: str, path: str, base: str | None = None) -> LayoutModel:
+    """A model from TOML text; ``path`` names it in messages, ``base`` is where a
+    ``script_file`` is found (default: beside ``path``)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -77,7 +76,7 @@ def parse_model(text: str, path: str) -> LayoutModel:
                            f", found {type(v).__name__}")
         return v
 
-    kw: dict = {"name": get("name", str, Path(path).stem)}
+    kw: dict = {"name": get("name", str, Path(path).stem), "origin": path}
     placement = get("placement", str, "free")
     if placement not in ("free", "ordered", "as-linked"):
         raise bad("placement", f"{placement!r} is not one of free, ordered, as-linked")
@@ -110,7 +109,7 @@ def parse_model(text: str, path: str) -> LayoutModel:
             raise bad("script" if script is not None else "script_file", "a free model takes no script")
     else:
         if script_file is not None:
-            sp = Path(path).parent / script_file
+            sp = Path(base if base is not None else Path(path).parent) / script_file
             try:
                 kw["script"] = ldscript.parse_file(str(sp))
             except ldscript.ScriptError as exc:

@@ -3,26 +3,42 @@
 Every answer is a :class:`Proved` (UNSAT), a :class:`Witness` (a model) or an
 :class:`Unknown` with z3's reason; never a bare bool. All arithmetic is over
 unbounded integers (linear integer arithmetic), so nothing wraps silently.
+
+z3 is imported, and a context made, when the first query is asked: most
+objects are decided without one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
-import z3
+from ..ir import (INF, PAGE, AllOf, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple, NotMultiple,
+                  Outside, PageDiff, Proved, Unknown, Var, Witness)
 
-from .constraints import (PAGE, AllOf, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple,
-                          NotMultiple, Outside, PageDiff, Proved, Unknown, Var, Witness)
+
+@lru_cache(maxsize=1)
+def _z3():
+    import z3
+    return z3
 
 
 # Every object is decided in a z3 context of its own, so that no answer depends on
 # which objects were decided before it in the same process (--jobs determinism).
-_session = z3.Context()
+_session = None
 
 
 def new_session() -> None:
+    """Start a fresh context for the next object (made on its first query)."""
     global _session
-    _session = z3.Context()
+    _session = None
+
+
+def _context():
+    global _session
+    if _session is None:
+        _session = _z3().Context()
+    return _session
 
 
 def var_name(v: Var) -> str:
@@ -32,39 +48,41 @@ def var_name(v: Var) -> str:
 class _Builder:
     """Translates IR to z3 terms; Page() gets a fresh quotient variable each time."""
 
-    def __init__(self, ctx: z3.Context | None = None) -> None:
-        self.ctx = ctx or _session
-        self.vars: dict[Var, z3.ArithRef] = {}
-        self.side: list[z3.BoolRef] = []
+    def __init__(self, ctx=None) -> None:
+        self.ctx = ctx or _context()
+        self.vars: dict = {}
+        self.side: list = []
         self._pages = 0
 
-    def var(self, v: Var) -> z3.ArithRef:
+    def var(self, v: Var):
+        z3 = _z3()
         x = self.vars.get(v)
         if x is None:
             x = self.vars[v] = z3.Int(var_name(v), self.ctx)
         return x
 
-    def lin(self, e: Lin) -> z3.ArithRef:
-        t = z3.IntVal(e.const, self.ctx)
+    def lin(self, e: Lin):
+        t = _z3().IntVal(e.const, self.ctx)
         for v, c in e.coeffs:
             t = t + (self.var(v) if c == 1 else c * self.var(v))
         return t
 
-    def page(self, e: Lin) -> z3.ArithRef:
+    def page(self, e: Lin):
         self._pages += 1
-        q = z3.Int(f"page!{self._pages}", self.ctx)
+        q = _z3().Int(f"page!{self._pages}", self.ctx)
         x = self.lin(e)
         self.side += [PAGE * q <= x, x < PAGE * q + PAGE]
         return PAGE * q
 
-    def expr(self, e: Expr) -> z3.ArithRef:
+    def expr(self, e: Expr):
         if isinstance(e, Lin):
             return self.lin(e)
         if isinstance(e, PageDiff):
             return self.page(e.a) - self.page(e.b)
         raise TypeError(e)
 
-    def cons(self, c: Constraint) -> z3.BoolRef:
+    def cons(self, c: Constraint):
+        z3 = _z3()
         if isinstance(c, Between):
             x = self.expr(c.expr)
             return z3.And(x >= c.lo, x <= c.hi)
@@ -88,7 +106,7 @@ class _Builder:
         raise TypeError(c)
 
 
-def _witness(model: z3.ModelRef, vars: dict[Var, z3.ArithRef]) -> Witness:
+def _witness(model, vars: dict) -> Witness:
     return Witness({v: model.eval(x, model_completion=True).as_long() for v, x in vars.items()})
 
 
@@ -112,7 +130,7 @@ class Budget:
 
 def limit_memory(megabytes: int) -> None:
     """Make z3 give up (Unknown) rather than grow past ``megabytes``."""
-    z3.set_param("memory_max_size", max(1, megabytes))
+    _z3().set_param("memory_max_size", max(1, megabytes))
 
 
 class Stats:
@@ -123,10 +141,11 @@ class Stats:
 
 def find(constraints: Sequence[Constraint], budget: Budget) -> Proved | Witness | Unknown:
     """Is there an assignment satisfying every constraint?"""
+    z3 = _z3()
     b = _Builder()
     fs = [b.cons(c) for c in constraints] + b.side
     vars = b.vars
-    s = z3.SolverFor("QF_LIA", ctx=_session)
+    s = z3.SolverFor("QF_LIA", ctx=b.ctx)
     budget.apply(s)
     s.add(*fs)
     Stats.calls += 1
@@ -145,10 +164,11 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
     z3's optimum is then confirmed by a second, plain query that must be UNSAT:
     no layout takes ``expr`` beyond the bound.
     """
+    z3 = _z3()
     b = _Builder()
     fs = [b.cons(c) for c in constraints]
     target = b.expr(expr)
-    o = z3.Optimize(ctx=_session)
+    o = z3.Optimize(ctx=b.ctx)
     budget.apply(o)
     o.add(*fs, *b.side)
     h = o.maximize(target) if maximize else o.minimize(target)
@@ -162,7 +182,7 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
     if not z3.is_int_value(val):
         return Unknown(f"expression is unbounded under the model ({val})")
     value = val.as_long()
-    beyond = Outside(expr, -(1 << 70), value) if maximize else Outside(expr, value, 1 << 70)
+    beyond = Outside(expr, -INF, value) if maximize else Outside(expr, value, INF)
     confirm = find(list(constraints) + [beyond], budget)
     if not isinstance(confirm, Proved):
         return Unknown("solver optimum could not be confirmed" if isinstance(confirm, Witness)
@@ -172,16 +192,37 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
 
 
 def site_terms(domain: Sequence[Constraint], expr: Expr, violations: Sequence[Constraint]):
-    """(layout constraints, value term, violation formula, vars by name) for library callers."""
+    """(layout constraints, value term, violation formula, z3 variables by IR variable),
+    in z3's main context, for library callers."""
+    z3 = _z3()
     b = _Builder(z3.main_ctx())
     model = [b.cons(c) for c in domain]
     value = b.expr(expr)
     viol = z3.Or(*[b.cons(c) for c in violations]) if violations else z3.BoolVal(False)
-    return model + b.side, value, viol, {var_name(v): x for v, x in b.vars.items()}
+    return model + b.side, value, viol, b.vars
+
+
+def var_term(v: Var, vars: dict):
+    """The z3 term of IR variable ``v`` among a query's variables (a fresh one if unused)."""
+    z3 = _z3()
+    x = vars.get(v)
+    if x is None:
+        x = vars[v] = z3.Int(var_name(v), z3.main_ctx())
+    return x
+
+
+def lin_term(e: Lin, vars: dict):
+    """A linear IR term over a query's variables, in z3."""
+    z3 = _z3()
+    t = z3.IntVal(e.const)
+    for v, c in e.coeffs:
+        t = t + c * var_term(v, vars)
+    return t
 
 
 def solve(formulas: Sequence, budget: Budget = Budget()) -> Proved | Witness | Unknown:
     """Solve caller-built z3 formulas (e.g. a SiteQuery plus constraints of their own)."""
+    z3 = _z3()
     s = z3.Solver()
     budget.apply(s)
     s.add(*formulas)

@@ -6,7 +6,7 @@ linker maps do.
 """
 from __future__ import annotations
 
-from .constraints import Lin, PageDiff
+from ..ir import Lin, PageDiff
 
 
 def _shape(coeffs: tuple, labels: tuple[str, ...]) -> tuple[tuple[str, int], ...]:

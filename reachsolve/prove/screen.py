@@ -15,32 +15,35 @@ from collections import Counter
 
 import numpy as np
 
-from .relocs import BY_NAME, Formula, by_type, repaired_by_veneer
-from .report import (ALIGNED, AS_LINKED, FIXED, PAGE_FIXED, PAGE_SPAN, PROOF_COLUMNS, SPAN, ProofTable)
-from .sites import SEC_ANCHOR, SYM_ANCHOR, SiteColumns
+from ..ir import PAGE, Lin, page_delta_bounds
+from ..report.algebra import render
+from ..report.document import PROOF_COLUMNS, ProofTable, SiteResult
+from ..report.proofs import Proof, ProofKind, VeneerNote, Verdict
+from ..report.reasons import note, robust
+from ..objfile.sites import SEC_ANCHOR, SYM_ANCHOR, SiteColumns
+from ..target.catalogue import BY_NAME, BY_NUMBER, Formula, by_type
+from ..target.decode import decode
+from ..target.policy import LinkPolicy
 
 LIMIT = 1 << 60  # every operand below this keeps every sum below 2^63
-PAGE = 4096
 _PREL, _PAGE, _ABS, _OTHER = 0, 1, 2, 3
 _U64 = np.uint64
+SPAN, FIXED, PAGE_SPAN, PAGE_FIXED, ALIGNED, AS_LINKED = (ProofKind.SPAN, ProofKind.FIXED, ProofKind.PAGE_SPAN,
+                                                         ProofKind.PAGE_FIXED, ProofKind.ALIGNED, ProofKind.AS_LINKED)
 
 
-def _type_tables(profiles: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _type_tables(policy: LinkPolicy) -> dict[str, np.ndarray]:
     """Per relocation type number: formula class, range, granule, veneer policy, name rank."""
     klass = {Formula.PREL: _PREL, Formula.PAGE: _PAGE, Formula.ABS: _ABS}
     rank = {name: k for k, name in enumerate(sorted(BY_NAME))}
     return {"formula": by_type(lambda s: klass.get(s.formula, _OTHER), _OTHER, np.int8),
-            "has_range": by_type(lambda s: s.range(profiles) is not None, False, bool),
-            "r0": by_type(lambda s: (s.range(profiles) or (0, 0))[0], 0, np.int64),
-            "r1": by_type(lambda s: (s.range(profiles) or (0, 0))[1], 0, np.int64),
+            "has_range": by_type(lambda s: policy.range(s) is not None, False, bool),
+            "r0": by_type(lambda s: (policy.range(s) or (0, 0))[0], 0, np.int64),
+            "r1": by_type(lambda s: (policy.range(s) or (0, 0))[1], 0, np.int64),
             "granule": by_type(lambda s: s.granule, 1, np.int64),
-            "veneer_same": by_type(lambda s: repaired_by_veneer(s, profiles, True), False, bool),
-            "veneer_other": by_type(lambda s: repaired_by_veneer(s, profiles, False), False, bool),
+            "veneer_same": by_type(lambda s: policy.veneered(s, True, True), False, bool),
+            "veneer_other": by_type(lambda s: policy.veneered(s, True, False), False, bool),
             "rank": by_type(lambda s: rank[s.name], 0, np.int64)}
-
-
-def _ceil_page(x: np.ndarray) -> np.ndarray:
-    return -((-x) // PAGE) * PAGE
 
 
 CHUNK = 1 << 18  # rows screened together: bounds the temporaries of a kernel-sized object
@@ -76,7 +79,8 @@ def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counte
     used_syms = used_syms[used_syms != 0]
     table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
                        {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
-                       dict(zip(used_syms.tolist(), obj.symbol_labels(used_syms))), model.profiles, model.image_max)
+                       dict(zip(used_syms.tolist(), obj.symbol_labels(used_syms))), ob.policy, model.image_max,
+                       expand_rows)
     return table, proved, stats
 
 
@@ -86,7 +90,7 @@ class _Context:
     def __init__(self, ob, cols: SiteColumns):
         obj = ob.obj
         self.ob, self.cols, self.frame, self.model = ob, cols, ob.frame, ob.model
-        self.tt = _type_tables(ob.model.profiles)
+        self.tt = _type_tables(ob.policy)
         self.counts = (len(obj.sections), max(len(obj.symbols), 1))
         self.sec_veneers = np.zeros(len(obj.sections), dtype=bool)
         for i in np.unique(cols.section).tolist():
@@ -130,7 +134,7 @@ def _screen_rows(ctx: _Context, part: slice) -> dict[str, np.ndarray]:
 
     vmin, vmax = lo + c, hi + c
     prel = cand & (form == _PREL) & ok & multiple & (c % g == 0) & (~has_rng | ((r0 <= vmin) & (vmax <= r1)))
-    pmin, pmax = _ceil_page(lo + c - (PAGE - 1)), _ceil_page(hi + c)
+    pmin, pmax = page_delta_bounds(lo + c, hi + c)
     paged = cand & (form == _PAGE) & ok & has_rng & (r0 <= pmin) & (pmax <= r1)
     # Absolute lo12 forms have no range, only a granule: S+A stays a multiple of it.
     aligned = cand & (form == _ABS) & ~tt["has_range"][ty] & t_known & (t_align % g == 0) & (c % g == 0)
@@ -174,8 +178,7 @@ def _as_linked(ctx: _Context, kind, anchor, sec, off, form, ct, g, has_rng, r0, 
     with np.errstate(over="ignore"):
         s = addr[t] + ct.astype(_U64)
         p = addr[sec] + off.astype(_U64)
-        mask = ~_U64(PAGE - 1)
-        diff = np.where(form == _PAGE, (s & mask) - (p & mask), s - p)
+        diff = np.where(form == _PAGE, Formula.PAGE.value(s, p), s - p)
     value = np.where(form == _ABS, s, diff)
     signed = value.view(np.int64)
     no_wrap = np.where(form == _ABS, (ct >= 0) & (addr[t] <= _U64((1 << 64) - 1) - ct.clip(0).astype(_U64)), True)
@@ -183,3 +186,44 @@ def _as_linked(ctx: _Context, kind, anchor, sec, off, form, ct, g, has_rng, r0, 
     in_range = ~has_rng | np.where(form == _ABS, value <= r1.clip(0).astype(_U64), (r0 <= signed) & (signed <= r1))
     aligned = (form == _PAGE) | (np.where(form == _ABS, value % g.astype(_U64), signed % g) == 0)
     return value, known & no_wrap & in_range & aligned
+
+
+def expand_rows(t: ProofTable):
+    """Every row of a proof table as a SiteResult, with the texts a one-by-one decision gives.
+
+    Lazy: a kernel's table has 10^6 rows, and most readers want a few."""
+    c = {k: (v.tolist() if v is not None else None) for k, v in t.columns.items()}
+    as_linked = t.as_linked()
+
+    def name(v):
+        return f"base({t.section_labels[v[1]]})" if v[0] == "sec" else f"addr({t.symbol_names[v[1]]})"
+
+    memo: dict = {}
+    for k in range(len(t)):
+        sec, off, ty, sym = c["section_index"][k], c["offset"][k], c["reloc"][k], c["symbol"][k]
+        tsec, kind, const = c["target_section_index"][k], ProofKind(c["proof"][k]), c["constant"][k]
+        spec = BY_NUMBER[ty]
+        anchor = Lin.var(("sec", tsec) if tsec >= 0 else ("sym", sym))
+        veneered = c["veneered"][k]
+        full = t.policy.range(spec)
+        rng = None if veneered else full
+        place = Lin.var(("sec", sec)) + off
+        # S+A relative to the anchor is const (+ off for PC-relative forms, whose const is S+A-P).
+        target = anchor + (const if spec.formula is Formula.ABS else const + off)
+        expr = spec.formula.value(target, place)
+        d = anchor if spec.formula is Formula.ABS else (anchor - Lin.var(("sec", sec)))
+        dtext = render(d, name, memo)
+        al = as_linked[k] if as_linked is not None else None
+        vmin, vmax = (al, al) if kind == ProofKind.AS_LINKED else (c["value_min"][k], c["value_max"][k])
+        proof = Proof(kind, t.image_max, dtext, const, (c["span_min"][k], c["span_max"][k]), (vmin, vmax), rng,
+                      spec.granule, veneered)
+        notes = (VeneerNote((c["value_min"][k], c["value_max"][k]), full, True),) if c["veneer_note"][k] else ()
+        insn = (decode(c["word"][k], off).text if not spec.field.is_data
+                else (".hword" if spec.field.container == 2 else ".word"))
+        yield SiteResult(
+            file=t.file, section=t.section_names[sec], section_index=sec, offset=off, reloc=spec.name,
+            symbol=t.symbol_names.get(sym, ""), addend=c["addend"][k],
+            target_section=t.section_names[tsec] if tsec >= 0 else None, instruction=insn,
+            range=full, granule=spec.granule, verdict=Verdict.ROBUST, reason=robust(proof),
+            expression=render(expr, name, memo), notes=tuple(note(n) for n in notes),
+            as_linked=al, record=proof, note_records=notes)

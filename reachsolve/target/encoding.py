@@ -7,7 +7,7 @@ and "Instruction" columns; Arm ARM C4 for the field positions).
 """
 from __future__ import annotations
 
-from .relocs import Field
+from .catalogue import Field
 
 
 def _sext(v: int, bits: int) -> int:

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from elftools.common.exceptions import ELFError
 from elftools.elf.enums import (ENUM_E_MACHINE, ENUM_E_TYPE, ENUM_RELOC_TYPE_AARCH64,
                                 ENUM_SH_TYPE_BASE)
 from elftools.elf.structs import ELFStructs
 
-from .errors import InputError
-from .relocs import BY_NUMBER, _EXTRA_NAMES
+from ..errors import InputError
+from ..target.catalogue import BY_NUMBER, type_name
 
 EM_AARCH64 = 183
 ET_REL = 1
@@ -41,10 +40,11 @@ _REV_RELOC = {v: k for k, v in ENUM_RELOC_TYPE_AARCH64.items() if isinstance(v, 
 
 
 def reloc_type_name(number: int) -> str:
+    """A type's name: the catalogue's, pyelftools' (gABI/AAELF64), or its number."""
     spec = BY_NUMBER.get(number)
     if spec is not None:
         return spec.name
-    return _REV_RELOC.get(number) or _EXTRA_NAMES.get(number) or f"R_AARCH64_<{number}>"
+    return _REV_RELOC.get(number) or type_name(number) or f"R_AARCH64_<{number}>"
 
 
 def _dtypes(big: bool) -> dict[str, np.dtype]:
@@ -80,9 +80,10 @@ class Section(NamedTuple):
         return bool(self.flags & SHF_ALLOC) and not self.flags & SHF_EXCLUDE
 
     @property
-    def occupies(self) -> bool:
-        """Takes address space in the image (TLS .tbss does not)."""
-        return self.alloc and self.size > 0 and not (self.type == SHT_NOBITS and self.flags & SHF_TLS)
+    def footprint(self) -> int:
+        """Bytes of address space it takes in the image: TLS .tbss takes none (gABI: its
+        bytes live in each thread's block, not in the image)."""
+        return 0 if self.type == SHT_NOBITS and self.flags & SHF_TLS else self.size
 
     @property
     def align(self) -> int:
@@ -155,7 +156,7 @@ class ObjectFile:
         structs.create_basic_structs()
         try:
             hdr = structs.Elf_Ehdr.parse(d[:64])
-        except (ELFError, Exception) as exc:  # construct raises its own types
+        except Exception as exc:  # pyelftools' ELFError, or construct's own errors
             raise self._fail(f"unreadable ELF header: {exc}") from None
         machine = hdr["e_machine"]
         machine = ENUM_E_MACHINE.get(machine, machine) if isinstance(machine, str) else machine

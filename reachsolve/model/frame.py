@@ -1,21 +1,28 @@
 """The unknowns of one object's layout under a model, and concrete layouts.
 
-A :class:`Frame` knows every variable's size and alignment. It builds the
-model's constraints for the few variables one query needs (a sound
-relaxation: dropping the other sections only adds layouts), completes a
-solver's partial answer into a full layout by placing every other section,
-and validates a full layout with plain integers. The last two never touch the
-solver, so a counterexample is checked on an independent path.
+A frame knows every variable's size and alignment. It builds the model's
+constraints for the few variables one query needs (a sound relaxation:
+dropping the other sections only adds layouts), bounds expressions by
+interval arithmetic, completes a solver's partial answer into a full layout
+by placing every other section, and validates a full layout with plain
+integers. The last two never touch the solver, so a counterexample is
+checked on an independent path.
+
+:class:`Frame` states the interface; :class:`FreeFrame` is the free model
+and :class:`reachsolve.model.ordered.OrderedFrame` the script models. A frame
+is complete when built: its variables never change afterwards, so what it
+derives from them is computed once.
 """
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Mapping, NamedTuple
+from functools import cached_property
+from typing import Iterable, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
-from .constraints import BASE, Between, Constraint, Disjoint, Lin, Multiple, Var
-from .model import ADDRESS_SPACE, LayoutModel
+from ..ir import BASE, Between, Constraint, Disjoint, Lin, Multiple, Var
+from .options import ADDRESS_SPACE, LayoutModel
 
 
 class Slot(NamedTuple):
@@ -29,10 +36,32 @@ class Slot(NamedTuple):
 KEEP_PADDING = 256
 
 
-class Frame:
-    def __init__(self, model: LayoutModel, sections: Mapping[int, Slot]):
+class Frame(Protocol):
+    """What the deciders ask of a layout model, whichever it is."""
+
+    model: LayoutModel
+    slots: Mapping[Var, Slot]   # every variable with a size and an alignment
+    base_fixed: bool            # is the image's start address known?
+    base: Lin                   # the image's start
+
+    def subst(self, e): ...                                  # a site value over the frame's variables
+    def value(self, t: Lin, env: Mapping[Var, int]) -> int: ...  # a term in a full layout
+    def domain(self, vars: Iterable[Var], strict: bool = False) -> list[Constraint]: ...
+    def span(self, d: Lin) -> tuple[int, int]: ...           # interval bounds, a proof
+    def always_multiple(self, d: Lin, g: int) -> bool: ...
+    def column_align(self, kind, idx, n): ...                # the same two facts, column-wise
+    def pair_spans(self, kind, target, place, n): ...
+    def complete(self, partial: Mapping[Var, int], focus=None) -> dict | None: ...
+    def problems(self, env: Mapping[Var, int]) -> list[str]: ...  # empty: a valid layout
+
+
+class FreeFrame:
+    """The free model: every slot anywhere in one bounded image, aligned and disjoint."""
+
+    def __init__(self, model: LayoutModel, sections: Mapping[int, Slot], extra: Mapping[Var, Slot] = {}):
         self.model = model
         self.slots: dict[Var, Slot] = {("sec", i): s for i, s in sections.items()}
+        self.slots.update(extra)
         self.base_fixed = model.image_base is not None
         self.base: Lin = Lin.of(model.image_base) if self.base_fixed else Lin.var(BASE)
 
@@ -40,15 +69,8 @@ class Frame:
         """A site value over this frame's variables (the free model has no script symbols)."""
         return e
 
-    def bind_symbol(self, var: Var, name: str) -> bool:
-        return False
-
-    def add(self, var: Var, slot: Slot) -> None:
-        old = self.slots.get(var)
-        if old is None or slot.align > old.align:
-            self.slots[var] = slot
-            self.__dict__.pop("_order", None)   # derived tables are rebuilt on next use
-            self.__dict__.pop("_arrays", None)
+    def value(self, t: Lin, env: Mapping[Var, int]) -> int:
+        return t.evaluate(env)
 
     @property
     def occupied(self) -> int:
@@ -107,10 +129,14 @@ class Frame:
     # Bounds are int64, so frames whose numbers could leave it decline (ok False).
     LIMIT = 1 << 60
 
+    @cached_property
+    def _arrays(self) -> dict:
+        return {}
+
     def _var_arrays(self, kind: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(present, size, align) per index of one kind of variable."""
         key = (kind, n)
-        cache = self.__dict__.setdefault("_arrays", {})  # add() drops it
+        cache = self._arrays
         if key in cache:
             return cache[key]
         present = np.zeros(n, dtype=bool)
@@ -180,7 +206,7 @@ class Frame:
                     break
         # Sections first (largest alignment, then size), points last: a point placed
         # early could otherwise end up inside a section placed after it.
-        todo = [v for v in self._placing_order() if v not in env]
+        todo = [v for v in self._placing_order if v not in env]
         slots = self.slots
         for v in todo:
             s = slots[v]
@@ -201,12 +227,10 @@ class Frame:
                 return None
         return env
 
+    @cached_property
     def _placing_order(self) -> list[Var]:
-        order = self.__dict__.get("_order")  # add() drops it
-        if order is None:
-            slots = self.slots
-            order = self._order = sorted(slots, key=lambda v: (not slots[v].size, -slots[v].align, -slots[v].size, v))
-        return order
+        slots = self.slots
+        return sorted(slots, key=lambda v: (not slots[v].size, -slots[v].align, -slots[v].size, v))
 
     def problems(self, env: Mapping[Var, int]) -> list[str]:
         """Every way ``env`` breaks the model (empty: a valid layout)."""

@@ -13,12 +13,12 @@ from functools import cached_property
 
 import numpy as np
 
-from .constraints import Lin, PageDiff, Var
-from .disasm import Insn, decode
-from .elf import (SHT_NOBITS, SYM_ABS, SYM_COMMON, SYM_UNDEF, STB_WEAK, ObjectFile, reloc_type_name)
-from .encode import extract
-from .errors import InputError
-from .relocs import BY_NUMBER, Formula, RelocSpec, by_type, value_alignment
+from ..errors import InputError
+from ..ir import Lin, PageDiff, Var
+from ..target.catalogue import BY_NUMBER, RelocSpec, by_type, value_alignment
+from ..target.decode import Insn, decode
+from ..target.encoding import extract
+from .elf import SHT_NOBITS, STB_WEAK, SYM_ABS, SYM_COMMON, SYM_UNDEF, ObjectFile, reloc_type_name
 
 # Lookup table: is a type number in the catalogue? (the last slot stands for "larger")
 _IS_CHECKED = np.zeros(max(BY_NUMBER) + 2, dtype=bool)
@@ -35,7 +35,6 @@ class Site:
     addend: int
     anchor: Var | None     # ("sec", i) / ("sym", i) for undefined / None for absolute
     sym_value: int         # st_value (section-relative, or the absolute value)
-    weak: bool
     word: int              # the container's contents (instruction or data)
     insn: Insn | None      # None for data relocations
     problem: str | None    # why the site cannot be judged (unknown)
@@ -48,36 +47,19 @@ class Site:
         return ("got", self.symbol, self.addend)
 
     @cached_property
-    def _value(self) -> Lin | PageDiff:
-        return self._build_value()
-
     def value_expr(self) -> Lin | PageDiff:
-        return self._value
-
-    def _build_value(self) -> Lin | PageDiff:
-        """The relocation value as IR over the layout (AAELF64 5.7 formulas)."""
+        """The relocation value as IR over the layout (the catalogue's formula)."""
         place = Lin.var(("sec", self.section)) + self.offset
         f = self.spec.formula
         if f.uses_got:
             s = Lin.var(self.got_var())
         else:
             s = (Lin.var(self.anchor) if self.anchor else Lin.of(0)) + (self.sym_value + self.addend)
-        if f.paged:
-            return PageDiff(s, place)
-        if f is Formula.ABS:
-            return s
-        return s - place
+        return f.value(s, place)
 
 
-@dataclass(frozen=True)
-class Extraction:
-    sites: tuple[Site, ...]
-    unchecked: Counter         # type name -> count of relocations with no range check
-    skipped_nonalloc: int      # relocations against non-allocated sections
-
-
-# anchor kinds in SiteColumns.kind
-NO_ANCHOR, SEC_ANCHOR, SYM_ANCHOR, ABS_ANCHOR = 0, 1, 2, 3
+# anchor kinds in SiteColumns.kind (0: no symbol)
+SEC_ANCHOR, SYM_ANCHOR, ABS_ANCHOR = 1, 2, 3
 
 
 class SiteColumns:
@@ -202,8 +184,9 @@ class SiteColumns:
         return _site(self.obj, int(self.section[i]), int(self.offset[i]), spec, int(self.symbol[i]),
                      int(self.addend[i]), int(self.word[i]), not spec.field.is_data, self._symbols)
 
-    def extraction(self) -> Extraction:
-        return Extraction(tuple(self.site(i) for i in range(len(self))), self.unchecked, self.skipped_nonalloc)
+    def sites(self) -> tuple[Site, ...]:
+        """Every row as a Site (library queries; the analysis builds only the rows it needs)."""
+        return tuple(self.site(i) for i in range(len(self)))
 
 
 _CONTAINER = by_type(lambda s: s.field.container, 0, np.int64)
@@ -226,10 +209,6 @@ def _words(obj: ObjectFile, at: np.ndarray, size: np.ndarray, is_data: np.ndarra
     return np.where(is_data, data_word, le4)
 
 
-def extract_sites(obj: ObjectFile) -> Extraction:
-    return SiteColumns(obj).extraction()
-
-
 class _Symbols:
     """Per-symbol facts as plain lists, read once (numpy scalar access per site is slow)."""
 
@@ -237,7 +216,6 @@ class _Symbols:
         self.obj = obj
         self.where = obj.symbol_section.tolist()
         self.value = obj.symbols["value"].tolist()
-        self.info = obj.symbols["info"].tolist()
         self._labels: dict[int, str] = {}
 
     def label(self, si: int) -> str:
@@ -252,12 +230,11 @@ def _site(obj: ObjectFile, sec: int, off: int, spec: RelocSpec, si: int, addend:
     problem = None
     syms = syms or _Symbols(obj)
     if len(obj.symbols) == 0 or si == 0:
-        anchor, value, name, weak = None, 0, "", False  # symbol 0: S is 0
+        anchor, value, name = None, 0, ""  # symbol 0: S is 0
     else:
         where = syms.where[si]
         value = syms.value[si]
         name = syms.label(si)
-        weak = (syms.info[si] >> 4) == STB_WEAK
         if where == SYM_ABS:
             # Linkers compute in 64-bit two's complement: an absolute 0xffff...ffff is -1.
             anchor, value = None, value - (1 << 64) if value >> 63 else value
@@ -272,7 +249,7 @@ def _site(obj: ObjectFile, sec: int, off: int, spec: RelocSpec, si: int, addend:
     if is_insn:
         insn = decode(word, off)
         problem = problem or _insn_problem(spec, insn)
-    return Site(sec, off, spec, si, name, addend, anchor, value, weak, word, insn, problem)
+    return Site(sec, off, spec, si, name, addend, anchor, value, word, insn, problem)
 
 
 def _insn_problem(spec: RelocSpec, insn: Insn) -> str | None:

@@ -12,7 +12,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from .errors import InputError
+from ..errors import InputError
 
 AR_MAGIC = b"!<arch>\n"
 THIN_MAGIC = b"!<thin>\n"

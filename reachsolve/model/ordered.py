@@ -1,0 +1,414 @@
+"""Layouts that follow a linker script: "ordered" (any build) and "as-linked" (this build).
+
+The chain walk (reachsolve.script.chain) gives the object's sections in script
+order, with the points where the location counter is set or a symbol defined.
+In the ordered model every item keeps its place in the chain, but wherever an
+input description could take more input (other objects, or this object's own
+code grown in another configuration) the gap before an item is free; the
+image bound and the script's ASSERTs are what cap it. The as-linked layout is
+the chain packed with alignment padding only, as the linker lays this object
+out when it is the first file of the link (as vmlinux.o is in the kernel's
+final link): growth lies after each of its sections and after each input
+description, never before its first section.
+"""
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, PageDiff, Var, constraint_vars, holds
+from ..script.chain import ScriptLayout
+from .frame import FreeFrame, Slot
+from .options import ADDRESS_SPACE
+
+BIG = INF
+
+
+class OrderedFrame(FreeFrame):
+    """The layout variables of a script-ordered image (see the module docstring)."""
+
+    def __init__(self, model, layout: ScriptLayout, sections: Mapping[int, Slot],
+                 symbols: Sequence[tuple[Var, str, Slot]] = (), extra: Mapping[Var, Slot] = {}):
+        # An undefined symbol that the script defines takes the script's value; the
+        # others lie anywhere in the image, as orphan sections do.
+        self._sym_terms: dict[Var, Lin] = {}
+        free: dict[Var, Slot] = {}
+        for var, name, slot in symbols:
+            t = layout.symbol_term(name)
+            if t is None:
+                free[var] = slot
+            else:
+                self._sym_terms[var] = t
+        free.update(extra)
+        super().__init__(model, {i: s for i, s in sections.items()
+                                 if ("sec", i) in layout.pos or i in layout.orphans}, free)
+        self.L = layout
+        items = layout.items
+        # prefix[k]: least distance from the start of item 0 to the start of item k;
+        # padded[k]: the same with every alignment's worst padding; free[k]: how many
+        # items up to k may be preceded by a gap of any size.
+        self.prefix = _running(items, lambda it: it.pre, lambda it: it.size)
+        self.padded = _running(items, lambda it: it.pre + it.align - 1, lambda it: it.size)
+        self.free = _running(items, lambda it: int(it.gap or it.pre_expr is not None or it.fixed is not None),
+                             lambda it: 0)
+        # eff_align[k]: what every layout's address of item k is a multiple of. Beyond
+        # the item's own alignment, an item that nothing may precede directly (no gap,
+        # no fixed address, no layout-dependent `. +=`) starts at the rounded-up end of
+        # its predecessor, so it inherits the alignment that end has, e.g. a 1-aligned
+        # section right after `. = ALIGN(8)` is 8-aligned in every layout.
+        self.eff_align = []
+        for k, it in enumerate(items):
+            a = it.align
+            if k and not it.gap and it.fixed is None and it.pre_expr is None:
+                step = items[k - 1].size + it.pre
+                prev = self.eff_align[k - 1]
+                a = max(a, min(prev, step & -step) if step else prev)
+            self.eff_align.append(a)
+        self.first = items[0].var
+        self.last = items[-1]
+        self.assert_cons = layout.assert_cons
+        # Variables every query carries: the image ends, fixed points and ASSERT operands.
+        self._always = {self.first, self.last.var} | {it.var for it in items if it.fixed_term is not None}
+        for _, c in self.assert_cons:
+            self._always |= set(constraint_vars(c))
+        ft = items[0].fixed_term
+        self.start_const = ft.const if ft is not None and not ft.coeffs else None
+        self.base_fixed = self.start_const is not None
+        self.base = Lin.of(self.start_const) if self.base_fixed else Lin.var(self.first)
+        self.as_linked = self._walk({})
+        if self.as_linked is None:
+            raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
+
+    # -- symbols of the object that the script defines ---------------------------------
+    def bound(self, var: Var) -> bool:
+        """Does the script define this undefined symbol of the object?"""
+        return var in self._sym_terms
+
+    def value(self, t: Lin, env: Mapping[Var, int]) -> int:
+        return self.L.value(t, env)
+
+    def subst(self, e):
+        if isinstance(e, PageDiff):
+            return PageDiff(self._subst_lin(e.a), self._subst_lin(e.b))
+        return self._subst_lin(e)
+
+    def _subst_lin(self, e: Lin) -> Lin:
+        if not any(v in self._sym_terms for v, _ in e.coeffs):
+            return e
+        out = Lin.of(e.const)
+        for v, c in e.coeffs:
+            t = self._sym_terms.get(v, Lin.var(v))
+            out = out + Lin(tuple((w, k * c) for w, k in t.coeffs), t.const * c)
+        return out
+
+    # -- distances -----------------------------------------------------------------------
+    def mind(self, a: Var, b: Var) -> int:
+        return self.prefix[self.L.pos[b]] - self.prefix[self.L.pos[a]]
+
+    def mind_padded(self, a: Var, b: Var) -> int:
+        return self.padded[self.L.pos[b]] - self.padded[self.L.pos[a]]
+
+    def _end_room(self, v: Var) -> int:
+        """Least bytes from the start of ``v`` to the end of the image."""
+        return self.prefix[len(self.L.items)] - self.prefix[self.L.pos[v]]
+
+    def _closure(self, vars) -> set:
+        out, todo = set(), list(vars)
+        while todo:
+            v = todo.pop()
+            if v in out:
+                continue
+            out.add(v)
+            a = self.L.aux.get(v)
+            if a is not None:
+                todo.extend(a.arg.vars)
+            it = self.L.items[self.L.pos[v]] if v in self.L.pos else None
+            if it is not None and it.fixed_term is not None:
+                todo.extend(it.fixed_term.vars)
+        return out
+
+    def domain(self, vars, strict: bool = False) -> list[Constraint]:
+        """The model restricted to ``vars``. Distances between chain items are at least
+        the bytes between them (a relaxation, so UNSAT is a proof); ``strict`` adds every
+        alignment's worst padding, which is not a proof but makes witnesses completable."""
+        top = self.model.image_max
+        mind = self.mind_padded if strict else self.mind
+        vs = self._closure(set(vars) | self._always)
+        chain = sorted((v for v in vs if v in self.L.pos), key=self.L.pos.__getitem__)
+        cons: list[Constraint] = []
+        first = Lin.var(self.first)
+        pos = self.L.pos
+        for a, b in zip(chain, chain[1:]):
+            # With no gap between them, b is at most every padding away from a.
+            closed = self.free[pos[b]] == self.free[pos[a]]
+            cons.append(Between(Lin.var(b) - Lin.var(a), mind(a, b), self.mind_padded(a, b) if closed else BIG))
+        for v in chain:
+            it = self.L.items[self.L.pos[v]]
+            if self.eff_align[pos[v]] > 1:
+                cons.append(Multiple(Lin.var(v), self.eff_align[pos[v]]))
+            if it.fixed_term is not None:
+                cons.append(Between(Lin.var(v) - it.fixed_term, 0, 0))
+            cons.append(Between(Lin.var(v) - first, self.mind(self.first, v), top - self._end_room(v)))
+            if self.start_const is not None:
+                # Growth only ever adds bytes: from a fixed start, nothing lies lower than as linked.
+                cons.append(Between(Lin.var(v), self.as_linked[v], BIG))
+        cons.append(Between(first, 0, ADDRESS_SPACE - top))
+        for v in vs:
+            if v in self.L.pos or v in self.L.aux:
+                continue
+            s = self.slots[v]
+            cons.append(Between(Lin.var(v) - first, 0, top - s.size))
+            if s.align > 1:
+                cons.append(Multiple(Lin.var(v), s.align))
+        for v in vs:
+            a = self.L.aux.get(v)
+            if a is None:
+                continue
+            cons += a.op.defining(Lin.var(v), a.arg, a.k)
+        cons += [c for _, c in self.assert_cons]
+        return cons
+
+    def _interval(self, v: Var) -> tuple[int, int] | None:
+        top = self.model.image_max
+        if self.start_const is None:
+            return None
+        f = self.start_const
+        if v in self.L.pos:
+            return self.as_linked[v], f + top - self._end_room(v)
+        if v in self.slots:
+            return f, f + top - self.slots[v].size
+        return None
+
+    def span(self, d: Lin) -> tuple[int, int]:
+        top = self.model.image_max
+        cs = dict(d.coeffs)
+        if len(cs) == 2 and sorted(cs.values()) == [-1, 1] and all(v in self.L.pos for v in cs):
+            t = next(v for v, c in cs.items() if c == 1)
+            p = next(v for v, c in cs.items() if c == -1)
+            a, b = sorted((t, p), key=self.L.pos.__getitem__)
+            lo = self.mind(a, b)
+            hi = top - self.mind(self.first, a) - self._end_room(b)
+            return (d.const + lo, d.const + hi) if t == b else (d.const - hi, d.const - lo)
+        lo = hi = d.const
+        for v, c in d.coeffs:
+            iv = self._interval(v)
+            if iv is None:
+                return -BIG, BIG
+            lo += min(c * iv[0], c * iv[1])
+            hi += max(c * iv[0], c * iv[1])
+        return lo, hi
+
+    @cached_property
+    def _chain(self) -> dict:
+        return {}
+
+    def _chain_arrays(self, n: int):
+        """(in chain, position, item alignment) per section index; prefix sums as int64."""
+        cache = self._chain
+        if n not in cache:
+            inchain = np.zeros(n, dtype=bool)
+            pos = np.zeros(n, dtype=np.int64)
+            align = np.ones(n, dtype=np.int64)
+            for v, k in self.L.pos.items():
+                it = self.L.items[k]
+                if v[0] == "sec" and 0 <= v[1] < n and self.eff_align[k] < self.LIMIT:
+                    inchain[v[1]], pos[v[1]], align[v[1]] = True, k, self.eff_align[k]
+            prefix = np.array(self.prefix, dtype=object)
+            if max(self.prefix) >= self.LIMIT or min(self.prefix) < 0:
+                inchain[:] = False
+                prefix = np.zeros(len(self.prefix), dtype=np.int64)
+            cache[n] = inchain, pos, align, prefix.astype(np.int64)
+        return cache[n]
+
+    def column_align(self, kind, idx, n):
+        ok, align = super().column_align(kind, idx, n)
+        inchain, _, al, _ = self._chain_arrays(n[0])
+        rows = (kind == 1) & inchain[np.clip(idx, 0, n[0] - 1)]
+        align[rows] = al[idx[rows]]
+        return ok | rows, align
+
+    def pair_spans(self, kind, target, place, n):
+        """As :meth:`span` for two chain sections: the script's order fixes which comes first."""
+        top = self.model.image_max
+        inchain, pos, _, prefix = self._chain_arrays(n[0])
+        t = np.clip(target, 0, n[0] - 1)
+        p = np.clip(place, 0, n[0] - 1)
+        ok = (kind == 1) & inchain[t] & inchain[p] & (pos[t] != pos[p]) & (top < self.LIMIT)
+        a, b = np.minimum(pos[t], pos[p]), np.maximum(pos[t], pos[p])
+        lo = prefix[b] - prefix[a]
+        hi = top - (prefix[a] - prefix[0]) - (prefix[len(self.L.items)] - prefix[b])
+        after = pos[t] > pos[p]
+        return ok, np.where(after, lo, -hi), np.where(after, hi, -lo)
+
+    def always_multiple(self, d: Lin, g: int) -> bool:
+        def align(v):
+            if v in self.L.pos:
+                return self.eff_align[self.L.pos[v]]
+            if v in self.slots:
+                return self.slots[v].align
+            a = self.L.aux.get(v)
+            return a.k if a is not None and a.op is AuxOp.ALIGN_UP else 1
+        return all((c * align(v)) % g == 0 for v, c in d.coeffs)
+
+    # -- concrete layouts ------------------------------------------------------------------
+    @cached_property
+    def _rows(self) -> list[tuple]:
+        return [(it.var, it.pre, it.align, it.size, it.fixed_term, it.pre_term) for it in self.L.items]
+
+    def _walk(self, extra: Mapping[int, int]) -> dict | None:
+        """Positions of every item with ``extra`` bytes of gap before some; None if unsettled."""
+        rows = self._rows
+        value = self.L.value
+        prev: dict = {}
+        for _ in range(12):
+            env: dict = {}
+            look = _Layered(env, prev)
+            end = 0
+            for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(rows):
+                if fixed_term is not None:
+                    try:
+                        start = value(fixed_term, look)
+                    except KeyError:
+                        start = end
+                else:
+                    base = end + pre
+                    if extra:
+                        base += extra.get(k, 0)
+                    if pre_term is not None:
+                        try:
+                            base += max(0, value(pre_term, look))
+                        except KeyError:
+                            pass
+                    start = -(-base // align) * align if align > 1 else base
+                env[var] = start
+                end = start + size
+            if env == prev:
+                return env
+            prev = env
+        return None
+
+    def complete(self, partial: Mapping[Var, int], focus=None) -> dict | None:
+        """Walk the chain, inserting growth so that the ``focus`` items (default: all given)
+        land where ``partial`` puts them; other items just follow. None if that is impossible."""
+        pos = self.L.pos
+        targets = sorted((pos[v], x) for v, x in partial.items() if v in pos and (focus is None or v in focus))
+        extra: dict[int, int] = {}
+        env = None
+        for _ in range(4 * len(targets) + 8):
+            env = self._walk(extra)
+            if env is None:
+                return None
+            wrong = next(((k, x) for k, x in targets if env[self.L.items[k].var] != x), None)
+            if wrong is None:
+                break
+            k, x = wrong
+            have = env[self.L.items[k].var]
+            if have > x:
+                return None
+            j = next((j for j in range(k, -1, -1) if self.L.items[j].gap and self.L.items[j].fixed is None), None)
+            if j is None:
+                return None
+            extra[j] = extra.get(j, 0) + (x - have)
+        else:
+            return None
+        env = dict(env)
+        end = env[self.last.var] + self.last.size
+        for v, s in sorted(self.slots.items()):
+            if v in env:
+                continue
+            if v in self._sym_terms:
+                env[v] = self.L.value(self._sym_terms[v], env)
+            elif v in partial:
+                env[v] = partial[v]
+            else:
+                at = -(-end // s.align) * s.align
+                env[v] = at
+                end = at + s.size
+        for v, t in self._sym_terms.items():
+            env[v] = self.L.value(t, env)
+        return env
+
+    def problems(self, env: Mapping[Var, int]) -> list[str]:
+        out = []
+        items = self.L.items
+        look = _Layered(env, {})
+        end = None
+        for k, it in enumerate(items):
+            x = env.get(it.var)
+            if x is None:
+                out.append(f"{it.label} has no address")
+                continue
+            if x % it.align:
+                out.append(f"{it.label} at {x:#x} is not aligned to {it.align}")
+            if it.fixed_term is not None:
+                want = self.L.value(it.fixed_term, look)
+                if x != want:
+                    out.append(f"{it.label} at {x:#x}, but the script puts it at {want:#x}")
+            elif end is not None:
+                least = end + it.pre + (max(0, self.L.value(it.pre_term, look)) if it.pre_term is not None else 0)
+                if x < least:
+                    out.append(f"{it.label} at {x:#x} overlaps what precedes it (ends at {least:#x})")
+                elif not it.gap and x != -(-least // it.align) * it.align:
+                    out.append(f"{it.label} at {x:#x}: nothing may lie before it, yet it is not at {least:#x}")
+            end = x + it.size
+        if not out:
+            f = env[self.first]
+            if end - f > self.model.image_max:
+                out.append(f"the image spans {end - f:#x} bytes, more than {self.model.image_max:#x}")
+            for a, c in self.assert_cons:
+                full = dict(env)
+                for v in self.L.aux:
+                    full[v] = self.L.var_value(v, look)
+                if not holds(c, full):
+                    out.append(f"ASSERT fails: {a.message}")
+        return out
+
+    def failing_assert_vars(self, env: Mapping[Var, int]) -> set:
+        """The chain variables of every ASSERT that ``env`` breaks."""
+        full = dict(env)
+        look = _Layered(env, {})
+        for v in self.L.aux:
+            full[v] = self.L.var_value(v, look)
+        out: set = set()
+        for _, c in self.assert_cons:
+            if not holds(c, full):
+                out |= self._closure(set(constraint_vars(c)))
+        return {v for v in out if v in self.L.pos}
+
+    def explain_between(self, a: Var, b: Var, limit: int = 6) -> tuple[list[str], int]:
+        """The input descriptions whose content may lie between items ``a`` and ``b``."""
+        i, j = sorted((self.L.pos[a], self.L.pos[b]))
+        seen: list[str] = []
+        for it in self.L.items[i + 1:j + 1]:
+            if it.gap:
+                seen += [x for x in it.gap_from if x not in seen]
+        return seen[:limit], max(0, len(seen) - limit)
+
+
+def _running(items, before, after) -> list[int]:
+    """out[k] = sum over items j < k of before(j) + after(j), plus before(k)."""
+    b = [before(it) for it in items]
+    a = [after(it) for it in items]
+    out = list(itertools.accumulate(itertools.chain.from_iterable(zip(b, a)), initial=0))
+    # out[2k + 1] is the sum through before(k); the last entry is the total.
+    return out[1::2] + [out[-1]]
+
+
+class _Layered(dict):
+    """A mapping that falls back to an older layout (for forward references)."""
+
+    def __init__(self, env, older):
+        super().__init__()
+        self.env, self.older = env, older
+
+    def __contains__(self, k):
+        return k in self.env or k in self.older
+
+    def __getitem__(self, k):
+        if k in self.env:
+            return self.env[k]
+        return self.older[k]

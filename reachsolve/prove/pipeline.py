@@ -1,0 +1,202 @@
+"""The pipeline: object -> sites -> constraints -> verdicts -> report.
+
+Column-wise proofs come first (screen.py); the rows they leave are decided one
+by one in groups (decide.py), with counterexamples completed and re-checked
+(witness.py, recheck.py). Every object is decided on its own, so objects can
+be analyzed in parallel and the report is the same whatever the job count.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import Iterable
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InputError, ModelError
+from ..ir import BASE
+from ..model.options import LayoutModel
+from ..objfile.elf import ObjectFile, read_object
+from ..objfile.inputs import load
+from ..objfile.sites import Site
+from ..report.algebra import render
+from ..report.document import (Counterexample, FileError, FileSummary, Placement, ProofTable, Report, SiteResult,
+                               Source, SymbolPlacement)
+from ..report.proofs import Failure, FailureKind, Problem, Proof, ProofKind, Verdict
+from ..report.reasons import note, reason
+from . import backend
+from .context import ObjectContext
+from .decide import Decider, group_key
+from .recheck import fits, recheck
+from .screen import screen
+from .witness import Decision, undecided
+
+
+def _placements(ob: ObjectContext, env: dict, shared: dict) -> tuple[tuple, tuple]:
+    """A layout as Placement tuples; sites that share a layout share the tuples."""
+    hit = shared.get(id(env))
+    if hit is not None and hit[0] is env:
+        return hit[1], hit[2]
+    obj = ob.obj
+    layout = tuple(Placement(obj.sections[i].name, i, env[("sec", i)]) for i in sorted(ob.labels) if ("sec", i) in env)
+    syms = tuple(sorted((SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
+                         if k in ob.frame.slots else SymbolPlacement(obj.symbol_label(k[1]), a, "script")
+                         for k, a in env.items() if k[0] in ("sym", "got")),
+                        key=lambda p: (p.kind, p.name, p.address)))
+    shared[id(env)] = (env, layout, syms)
+    return layout, syms
+
+
+def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = None, shared: dict | None = None
+             ) -> SiteResult:
+    obj = ob.obj
+    sec = obj.sections[site.section]
+    tsec = site.target_section
+    ce = None
+    if v.env is not None and v.verdict in (Verdict.VULNERABLE, Verdict.BROKEN):
+        rc = recheck(site, v.env, ob.policy, ob.veneers(site))
+        layout, syms = _placements(ob, v.env, shared if shared is not None else {})
+        base = ob.frame.base.evaluate(v.env) if ob.frame.base_fixed or BASE not in v.env else v.env[BASE]
+        ce = Counterexample(rc.value, base, layout, syms, rc.rejected_by,
+                            "improper alignment" if rc.misaligned and not rc.out_of_range else "out of range",
+                            rc.place, rc.target, rc.encoded, rc.wanted)
+    insn = site.insn.text if site.insn else (".hword" if site.spec.field.container == 2 else ".word")
+    return SiteResult(
+        file=obj.name, section=sec.name, section_index=site.section, offset=site.offset,
+        reloc=site.spec.name, symbol=site.symbol_name, addend=site.addend,
+        target_section=obj.sections[tsec].name if tsec is not None else None,
+        instruction=insn, range=ob.range(site.spec), granule=site.spec.granule,
+        verdict=v.verdict, reason=reason(v.record), expression=render(ob.expr(site), ob.name, ob.texts),
+        counterexample=ce, notes=tuple(note(n) for n in v.notes), as_linked=as_linked, margin=v.margin,
+        record=v.record, note_records=v.notes)
+
+
+def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
+                   ) -> tuple[list[SiteResult], ProofTable | None, FileSummary, ObjectContext]:
+    """Decide every site of ``obj``: column-wise proofs first (screen.py), the rest one by one.
+
+    ``columns=False`` decides every site one by one (tests compare the two paths).
+    """
+    backend.new_session()
+    ob = ObjectContext(obj, model)
+    table, proved = None, np.zeros(len(ob.cols), dtype=bool)
+    if columns:
+        table, proved, counts = screen(ob, ob.cols)
+        ob.stats.update(counts)
+    rest = np.nonzero(~proved)[0].tolist()
+    sites = {i: ob.cols.site(i) for i in rest}
+    verdicts: dict[int, Decision] = {}
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    as_linked: dict[int, int] = {}
+    for i in rest:
+        site = sites[i]
+        if ob.layout is not None and not site.problem:
+            why = ob.unplaced(site)
+            if why:
+                verdicts[i] = undecided(why)
+                continue
+        if site.problem:
+            verdicts[i] = undecided(site.problem)
+        elif ob.feasible is None:
+            verdicts[i] = undecided(f"the model cannot hold this object: its allocated sections "
+                                    f"({ob.frame.occupied:#x} bytes) cannot be placed in an image of "
+                                    f"{model.image_max:#x} bytes")
+        elif ob.layout is not None:
+            # This build first: a site that fails as linked is broken, whatever else may happen.
+            value, out, misaligned = fits(site, ob.feasible, ob.policy, ob.veneers(site))
+            as_linked[i] = value
+            if out or misaligned:
+                rec = Failure(FailureKind.AS_LINKED, Problem.RANGE if out else Problem.ALIGN, value,
+                              ob.range(site.spec), site.spec.granule)
+                verdicts[i] = Decision(Verdict.BROKEN, rec, ob.feasible)
+            elif model.placement == "as-linked":
+                verdicts[i] = Decision(Verdict.ROBUST, Proof(ProofKind.AS_LINKED, value=(value, value)))
+            else:
+                groups[group_key(ob, site)].append(i)
+        else:
+            groups[group_key(ob, site)].append(i)
+    dec = Decider(ob)
+    for key in sorted(groups, key=repr):
+        idx = groups[key]
+        for i, v in zip(idx, dec.decide([sites[i] for i in idx])):
+            verdicts[i] = v
+    shared: dict = {}
+    results = sorted((_result(ob, sites[i], verdicts[i], as_linked.get(i), shared) for i in rest), key=lambda r: r.key)
+    nrel = obj.relocation_count
+    summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.cols.unchecked.items())),
+                          ob.cols.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))
+    return results, table, summary, ob
+
+
+def _analyze_blob(task) -> tuple:
+    """One object in isolation (a process-pool task): results, or the error that stopped it."""
+    name, data, model, columns, keep = task
+    calls0 = backend.Stats.calls
+    try:
+        res, table, summ, ob = analyze_object(read_object(name, data), model, columns)
+    except InputError as exc:
+        return None, None, None, FileError(exc.file, exc.message), 0, None
+    except MemoryError:
+        return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0, None
+    except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
+        return None, None, None, FileError(name, f"layout model: {exc}"), 0, None
+    return res, table, summ, None, backend.Stats.calls - calls0, ob if keep else None
+
+
+def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 1, columns: bool = True,
+            keep_objects: bool = False) -> Report:
+    """Analyze every object (and archive member) named by ``paths``.
+
+    With ``jobs`` > 1 objects are analyzed in a process pool; the report is the same
+    byte for byte, because every object is decided on its own and results are sorted.
+    ``keep_objects`` keeps each object's decision context (in-process runs only) so that
+    library queries need not read the file again.
+    """
+    model = model or LayoutModel()
+    sites: list[SiteResult] = []
+    files: list[FileSummary] = []
+    errors: list[FileError] = []
+    tasks = []
+    sources: dict[str, Source] = {}
+    for path in paths:
+        try:
+            blobs = load(path)
+        except InputError as exc:
+            errors.append(FileError(exc.file, exc.message))
+            continue
+        except MemoryError:
+            errors.append(FileError(path, "out of memory while reading the file"))
+            continue
+        for k, blob in enumerate(blobs):
+            if isinstance(blob, InputError):
+                errors.append(FileError(blob.file, blob.message))
+            else:
+                sources[blob.name] = Source(path, k, hashlib.sha256(blob.data).hexdigest())
+                tasks.append((blob.name, blob.data, model, columns, keep_objects and jobs <= 1))
+    if jobs > 1 and len(tasks) > 1:
+        import concurrent.futures as cf
+        with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+            outcomes = list(pool.map(_analyze_blob, tasks, chunksize=1))
+    else:
+        outcomes = [_analyze_blob(t) for t in tasks]
+    calls = 0
+    tables = []
+    kept = {}
+    for res, table, summ, err, n, ob in outcomes:
+        calls += n
+        if err is not None:
+            errors.append(err)
+        else:
+            sites.extend(res)
+            files.append(summ)
+            if table is not None:
+                tables.append(table)
+            if ob is not None:
+                kept[summ.file] = ob
+    sites.sort(key=lambda s: s.key)
+    files.sort(key=lambda f: f.file)
+    errors.sort(key=lambda e: (e.file, e.message))
+    tables.sort(key=lambda t: t.file)
+    return Report("reachsolve", __version__, tuple(sorted(model.describe().items())), tuple(sites),
+                  tuple(files), tuple(errors), calls, tuple(tables), sources=sources, objects=kept, layout_model=model)

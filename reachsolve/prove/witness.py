@@ -1,0 +1,173 @@
+"""Counterexamples: from a solver's partial answer to a full layout, checked again without it.
+
+The solver names places for the few variables of one query. Here they are
+completed into a layout of every section (the frame's completion), moved to a
+readable image base where that keeps the failure, validated with plain
+integers, and the site is re-checked on that layout by recheck.py. Only a
+layout that survives all of this makes a site vulnerable or broken; anything
+else is unknown, with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import BASE, INF, Between, Bound, Lin, Multiple, NotMultiple, Proved, Witness
+from ..report.proofs import (Failure, FailureKind, FitUndecided, Margin, Problem, Undecided, Verdict)
+from . import backend
+from .context import ObjectContext
+from .recheck import recheck
+
+# Where counterexamples are shown when the image base is free: low addresses read
+# best; 2^40 still fails absolute 32-bit types without 64-bit wrap-around.
+HINT_BASES = (0x40000000, 1 << 40)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A site's verdict with its record, its counterexample layout and notes (records)."""
+
+    verdict: Verdict
+    record: object
+    env: dict | None = None
+    notes: tuple = ()
+    margin: int | None = None
+
+
+def undecided(why: str, notes: tuple = ()) -> Decision:
+    return Decision(Verdict.UNKNOWN, Undecided(why), notes=notes)
+
+
+class Witnesses:
+    """Completes, validates and re-checks counterexamples for one object."""
+
+    def __init__(self, ob: ObjectContext, budget: backend.Budget):
+        self.ob = ob
+        self.frame = ob.frame
+        self.policy = ob.policy
+        self.budget = budget
+        self._layouts: dict[int, tuple] = {}  # id(solver answer) -> (answer, completed layout, problems)
+
+    def failure(self, site, dom, vars, d: Lin, c: int, rng, g: int, fail, notes, never_fits=False) -> Decision:
+        """The decision for a site the bounds show failing (``fail``: which way, and a witness)."""
+        kind, w = fail
+        if kind == "high":
+            violation = Between(d + c, rng[1] + 1, INF)
+        elif kind == "low":
+            violation = Between(d + c, -INF, rng[0] - 1)
+        else:
+            violation = NotMultiple(d + c, g)
+        margin, amount = None, None
+        if self.ob.layout is not None and kind != "align" and d.coeffs:
+            w, margin, amount = self.margin(d, c, dom, violation, kind, w)
+        if never_fits:
+            fit = Proved()
+        elif not d.coeffs:
+            v = d.const + c
+            ok = (rng is None or rng[0] <= v <= rng[1]) and v % g == 0
+            fit = Witness(self.ob.feasible) if ok else Proved()
+        else:
+            cons = [Multiple(d + c, g)] if g > 1 else []
+            if rng is not None:
+                cons.append(Between(d + c, rng[0], rng[1]))
+            fit = backend.find(dom + cons, self.budget)
+        v = self.counterexample(site, w, fit, violation, vars)
+        if v.verdict == Verdict.UNKNOWN:
+            return Decision(v.verdict, v.record, v.env, notes + v.notes, None)
+        rec = v.record if margin is None else Failure(**{**_fields(v.record), "margin": margin})
+        return Decision(v.verdict, rec, v.env, notes + v.notes, amount)
+
+    def margin(self, d: Lin, c: int, dom, violation, kind: str, w: Witness):
+        """The least growth that breaks the site, from the as-linked layout (z3 Optimize)."""
+        now = self.frame.value(d, self.ob.feasible)
+        best = backend.optimum(d, dom + [violation], kind == "low", self.budget)
+        if not isinstance(best, Bound):
+            return w, None, None
+        amount = abs(best.value - now)
+        L = self.ob.layout
+        chain = [v for v in dict(d.coeffs) if v in L.pos]
+        if len(chain) == 2:
+            a, b = sorted(chain, key=L.pos.__getitem__)
+            specs, more = self.frame.explain_between(a, b)
+            m = Margin(amount, (L.items[L.pos[a]].label, L.items[L.pos[b]].label), tuple(specs), more)
+        else:
+            m = Margin(amount)
+        return best.witness, m, amount
+
+    def _layout(self, site, partial, vars) -> tuple[dict | None, list]:
+        """A complete, validated layout for a solver answer, and what is wrong with it.
+
+        Sites of one group fail in the same extreme layout; completing and validating
+        it once (it is as big as the object) serves all of them, as long as the layout
+        still breaks the next site too."""
+        hit = self._layouts.get(id(partial))
+        if hit is not None and hit[0] is partial and hit[1] is not None and not hit[2]:
+            rc = recheck(site, hit[1], self.policy, self.ob.veneers(site))
+            if rc.out_of_range or rc.misaligned:
+                return hit[1], hit[2]
+        env = self._readable(site, partial, vars)
+        bad = self.frame.problems(env) if env is not None else []
+        self._layouts[id(partial)] = (partial, env, bad)
+        return env, bad
+
+    def counterexample(self, site, w: Witness, fit, violation, vars) -> Decision:
+        """Vulnerable or broken with a re-checked layout, or unknown with the reason."""
+        env, bad = self._layout(site, w.env, vars)
+        if env is None and violation is not None:
+            # The relaxed witness left too little room for alignment padding: ask again
+            # with every padding reserved (a search restriction; the result is re-checked).
+            again = backend.find(self.frame.domain(vars, strict=True) + [violation], self.budget)
+            if isinstance(again, Witness):
+                env, bad = self._layout(site, again.env, vars)
+        if env is None:
+            return undecided("a failing placement of these sections exists, but the rest of the object "
+                             "could not be placed around it; the model is too tight to decide")
+        rc = recheck(site, env, self.policy, self.ob.veneers(site))
+        if bad or not (rc.out_of_range or rc.misaligned):
+            why = "; ".join(bad) if bad else f"value {rc.value:#x} fits"
+            return undecided(f"internal error: the counterexample did not survive the independent check ({why})")
+        broken = isinstance(fit, Proved)
+        spec = site.spec
+        silent = self.policy.silent_on_misalignment(spec) if rc.misaligned else ()
+        rec = Failure(FailureKind.NO_LAYOUT if broken else FailureKind.SOME_LAYOUTS,
+                      Problem.RANGE if rc.out_of_range else Problem.ALIGN, rc.value, self.policy.range(spec),
+                      spec.granule, rc.rejected_by, silent)
+        notes = () if isinstance(fit, (Proved, Witness)) else (FitUndecided(fit.reason),)
+        return Decision(Verdict.BROKEN if broken else Verdict.VULNERABLE, rec, env, notes)
+
+    def _readable(self, site, partial, vars) -> dict | None:
+        """A complete layout, moved to a conventional image base (HINT_BASES) when that keeps the failure.
+
+        The solver's extremes often sit at address 0 or near 2^64; the same relative
+        layout there is easier to read and to feed to a linker.
+        """
+        env = None
+        if self.ob.layout is not None:
+            # Only the site's own items need the solver's places; the rest follow the
+            # script, and the full layout is validated (ASSERTs included) afterwards.
+            # If that breaks an ASSERT, also keep the solver's places for its operands.
+            focus = set(vars)
+            for _ in range(4):
+                env = self.frame.complete(partial, focus=focus)
+                if env is None or not self.frame.problems(env):
+                    break
+                more = self.frame.failing_assert_vars(env) - focus
+                env = None
+                if not more:
+                    break
+                focus |= more
+        if env is None:
+            env = self.frame.complete(partial)
+        if env is None or self.frame.base_fixed or self.ob.layout is not None:
+            return env
+        step = max(s.align for s in self.frame.slots.values()) if self.frame.slots else 1
+        for hint in HINT_BASES:
+            delta = -(-hint // step) * step - env[BASE]
+            moved = {k: a + delta for k, a in env.items()}
+            rc = recheck(site, moved, self.policy, self.ob.veneers(site))
+            if (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
+                return moved
+        return env
+
+
+def _fields(rec) -> dict:
+    return {k: getattr(rec, k) for k in rec.__slots__}

@@ -1,0 +1,217 @@
+"""The frozen result document that every renderer and library caller reads.
+
+It holds data only: records and numbers for the sites decided one by one,
+numpy columns for the sites proved column-wise. Nothing here decodes an
+instruction or rebuilds a formula; a proof table is expanded into results by
+the function its builder handed in.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..target.catalogue import BY_NUMBER, Formula, by_type
+from .proofs import TABLE_PROOF_KINDS, VERDICTS, Note, Reason, Verdict
+
+# How a site in a ProofTable was proved: the "proof" column holds ProofKind numbers.
+PROOF_KINDS = TABLE_PROOF_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    section: str
+    index: int
+    address: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolPlacement:
+    name: str
+    address: int
+    kind: str  # "undefined" | "got" | "script" (defined by the linker script)
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    value: int
+    image_base: int
+    layout: tuple[Placement, ...]
+    symbols: tuple[SymbolPlacement, ...]
+    rejected_by: tuple[str, ...]   # linker profiles whose check the value fails
+    problem: str                   # "out of range" | "improper alignment"
+    place: int                     # address of the site in this layout
+    target: int                    # S+A (or the GOT slot) in this layout
+    encoded: str                   # the instruction/data as written, decoded back
+    wanted: str                    # what it had to mean
+
+
+@dataclass(frozen=True, slots=True)
+class SiteResult:
+    file: str
+    section: str
+    section_index: int
+    offset: int
+    reloc: str
+    symbol: str
+    addend: int
+    target_section: str | None
+    instruction: str
+    range: tuple[int, int] | None
+    granule: int
+    verdict: Verdict
+    reason: str                    # the words of ``record`` (reasons.reason)
+    expression: str
+    counterexample: Counterexample | None = None
+    notes: tuple[str, ...] = ()    # the words of ``note_records``
+    as_linked: int | None = None   # the value in the as-linked layout (script models)
+    margin: int | None = None      # least growth (bytes) that breaks a vulnerable site (script models)
+    record: Reason | None = field(default=None, compare=False)      # the decision as data
+    note_records: tuple[Note, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> tuple:
+        return (self.file, self.section_index, self.offset, self.reloc)
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    file: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    file: str
+    sections: int
+    relocations: int
+    not_range_checked: tuple[tuple[str, int], ...]
+    skipped_nonalloc: int
+    assumptions: tuple[str, ...]
+    decisions: tuple[tuple[str, int], ...] = ()  # how groups and sites were decided (work done)
+
+
+#: The columns of a ProofTable; the JSON report lists JSON_PROOF_COLUMNS of them.
+PROOF_COLUMNS = ("section_index", "offset", "reloc", "symbol", "addend", "target_section_index", "word",
+                 "proof", "constant", "span_min", "span_max", "value_min", "value_max", "as_linked",
+                 "veneered", "veneer_note")
+# value bounds follow from span + constant (page kinds: rounded to pages), and the
+# instruction word is the object's: a reader has both.
+JSON_PROOF_COLUMNS = tuple(c for c in PROOF_COLUMNS if c not in ("word", "value_min", "value_max"))
+
+
+@dataclass(frozen=True)
+class ProofTable:
+    """The sites of one object proved robust column-wise, kept as columns.
+
+    Kernel objects have hundreds of thousands of such sites; a SiteResult for each
+    would cost more than proving them. Rows are sorted like SiteResult.key.
+    ``reloc`` holds type numbers, ``symbol`` symbol indices (``symbol_names`` names the
+    ones used), ``target_section_index`` is -1 for an undefined symbol, ``as_linked`` is
+    None unless the model has an as-linked layout, ``veneered`` says that a veneer
+    repairs the branch out of range (so no range applies). ``expand`` (given by the
+    prover that built the table) turns the rows into SiteResults.
+    """
+
+    file: str
+    columns: dict                      # name (PROOF_COLUMNS) -> numpy array or None
+    section_names: dict[int, str]      # every section a row refers to
+    section_labels: dict[int, str]     # the same, as expressions name them ("name[index]" if ambiguous)
+    symbol_names: dict[int, str]
+    policy: object                     # the target.policy.LinkPolicy the rows were proved under
+    image_max: int
+    expand: Callable[["ProofTable"], Iterator["SiteResult"]] = field(repr=False, compare=False, default=None)
+
+    def __len__(self) -> int:
+        return len(self.columns["offset"])
+
+    @cached_property
+    def type_counts(self) -> dict[str, int]:
+        t, n = np.unique(self.columns["reloc"], return_counts=True)
+        return {BY_NUMBER[int(a)].name: int(b) for a, b in zip(t, n)}
+
+    def as_linked(self) -> list[int] | None:
+        """The as-linked values as integers: S+A is unsigned, differences are signed."""
+        col = self.columns["as_linked"]
+        if col is None:
+            return None
+        absolute = by_type(lambda spec: spec.formula is Formula.ABS, False, bool)
+        signed = col.view(np.int64)
+        out = signed.tolist()
+        fix = np.nonzero(absolute[self.columns["reloc"]] & (signed < 0))[0]
+        for i, u in zip(fix.tolist(), col[fix].tolist()):
+            out[i] = u
+        return out
+
+    def results(self) -> Iterator["SiteResult"]:
+        """Every row as a SiteResult, with the same texts a one-by-one decision gives."""
+        return self.expand(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an analyzed object came from: the path given, its member index, its contents' hash."""
+
+    path: str
+    member: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result document. ``listed`` holds the sites decided one by one, ``proved``
+    the column-wise proofs; ``sites`` is all of them as SiteResults, in key order.
+
+    ``sources``, ``objects`` and ``layout_model`` serve library queries (reachsolve.query)
+    and are not part of any rendering: where each object came from, the decision
+    contexts kept by ``analyze(..., keep_objects=True)``, and the model used."""
+
+    tool: str
+    version: str
+    model: tuple[tuple[str, object], ...]
+    listed: tuple[SiteResult, ...]
+    files: tuple[FileSummary, ...]
+    errors: tuple[FileError, ...]
+    solver_calls: int = 0
+    proved: tuple[ProofTable, ...] = ()
+    sources: dict = field(default_factory=dict, compare=False, repr=False)
+    objects: dict = field(default_factory=dict, compare=False, repr=False)
+    layout_model: object = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def sites(self) -> tuple[SiteResult, ...]:
+        if not self.proved:
+            return self.listed
+        return tuple(heapq.merge(self.listed, *(t.results() for t in self.proved), key=lambda s: s.key))
+
+    def all_sites(self) -> Iterator[SiteResult]:
+        """Every site, the proof tables' rows included, lazily and in key order."""
+        if not self.proved:
+            return iter(self.listed)
+        return heapq.merge(self.listed, *(t.results() for t in self.proved), key=lambda s: s.key)
+
+    def findings(self) -> Iterator[SiteResult]:
+        """The sites that need attention: vulnerable, broken and unknown, in key order."""
+        return (s for s in self.listed if s.verdict != Verdict.ROBUST)
+
+    @cached_property
+    def summary(self) -> dict[str, int]:
+        counts = {v: 0 for v in VERDICTS}
+        for s in self.listed:
+            counts[s.verdict] += 1
+        counts["robust"] += sum(len(t) for t in self.proved)
+        return counts
+
+    @property
+    def failing(self) -> bool:
+        c = self.summary
+        return bool(c["vulnerable"] or c["broken"])
+
+    @property
+    def exit_status(self) -> int:
+        if self.errors:
+            return 2
+        return 1 if self.failing else 0

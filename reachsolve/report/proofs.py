@@ -1,0 +1,118 @@
+"""Decisions as data: verdicts, proof kinds and the records a decision produces.
+
+A decision path (column-wise or one by one) says *why* with a record of a
+kind and its operands; :mod:`reachsolve.report.reasons` alone turns records
+into words, so both paths and every renderer say the same thing.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Verdict(enum.StrEnum):
+    ROBUST = "robust"          # proved for every layout of the model
+    VULNERABLE = "vulnerable"  # some layouts fail; a re-checked counterexample is given
+    BROKEN = "broken"          # no layout fits, or the as-linked one fails
+    UNKNOWN = "unknown"        # undecided, with the reason; never counted as robust
+
+
+VERDICTS = tuple(v.value for v in Verdict)
+
+
+class ProofKind(enum.IntEnum):
+    """How a robust site was proved. The first six appear in proof tables ("proof" column)."""
+
+    SPAN = 0         # both ends inside the image bound the value
+    FIXED = 1        # same section: the value is a constant
+    PAGE_SPAN = 2    # the same two, for a page delta
+    PAGE_FIXED = 3
+    ALIGNED = 4      # no range; the value is always a multiple of the granule
+    AS_LINKED = 5    # the single as-linked layout
+    SOLVER = 6       # the solver's proved optimum bounds the value
+    PAGE_SOLVER = 7  # the same, for a page delta
+    ABSOLUTE = 8     # no layout variable: an absolute value
+    PAGE_QUERY = 9   # the solver found no layout with the page delta out of range
+
+
+#: Names of the kinds a proof table can hold, by number.
+TABLE_PROOF_KINDS = ("span", "fixed", "page-span", "page-fixed", "aligned", "as-linked")
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """Why a site is robust. ``dependent`` is the layout-dependent part of the value
+    (as text), ``span`` its bounds, ``value`` the value's bounds (the page delta's for
+    page kinds), ``range`` the range checked (None: none, e.g. repaired by a veneer)."""
+
+    kind: ProofKind
+    image_max: int = 0
+    dependent: str = ""
+    const: int = 0
+    span: tuple[int, int] = (0, 0)
+    value: tuple[int, int] = (0, 0)
+    range: tuple[int, int] | None = None
+    granule: int = 1
+    veneered: bool = False
+
+
+class Problem(enum.Enum):
+    RANGE = "out of range"
+    ALIGN = "improper alignment"
+
+
+class FailureKind(enum.Enum):
+    SOME_LAYOUTS = "some"   # vulnerable
+    NO_LAYOUT = "none"      # broken: no layout of the model fits
+    AS_LINKED = "as-linked"  # broken: this build fails
+
+
+@dataclass(frozen=True, slots=True)
+class Margin:
+    """The least growth that breaks a site, and where that growth would have to lie."""
+
+    amount: int
+    between: tuple[str, str] | None = None   # the two chain items the growth lies between
+    descriptions: tuple[str, ...] = ()       # input descriptions whose input may lie there
+    more: int = 0                            # further descriptions not listed
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a site is vulnerable or broken: ``value`` fails ``range`` or the granule."""
+
+    kind: FailureKind
+    problem: Problem
+    value: int
+    range: tuple[int, int] | None
+    granule: int
+    rejected_by: tuple[str, ...] = ()   # linker profiles that report it
+    silent: tuple[str, ...] = ()        # profiles that drop a misaligned value's low bits
+    margin: Margin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """Why a site is unknown, in the words of the step that could not decide it."""
+
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class VeneerNote:
+    """A branch repaired by a veneer whose value reaches, or may reach, past the direct range."""
+
+    value: tuple[int, int]
+    direct: tuple[int, int]
+    bounded_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FitUndecided:
+    """A failing site where whether any layout fits at all was not decided."""
+
+    why: str
+
+
+Reason = Proof | Failure | Undecided
+Note = VeneerNote | FitUndecided

@@ -1,0 +1,255 @@
+"""Layouts that follow a linker script: "ordered" (any build) and "as-linked" (this build).
+
+The script is walked once into a chain of items: our input sections, in the
+order the script places them (first matching input description wins), and
+points where the location counter is set or a symbol is defined. In the
+ordered model every item keeps its place in the chain, but wherever an input
+description could take more input (other objects, or this object's own code
+grown in another configuration) the gap before an item is free; the image
+bound and the script's ASSERTs are what cap it. The as-linked layout is the
+chain packed with alignment padding only, as the linker lays this object out
+when it is the first file of the link. Both take this object as the first file
+(as vmlinux.o is in the kernel's final link): growth lies after each of its
+sections and after each input description, never before its first section.
+
+Symbols assigned by the script become linear terms over the chain (with
+auxiliary variables for masks, shifts and ALIGN of a layout-dependent value),
+so a relocation against `_kernel_size_le_lo32` is judged with its real value.
+"""
+from __future__ import annotations
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import Lin, Var
+from ..objfile.elf import STB_LOCAL, SYM_COMMON, SYM_UNDEF, ObjectFile
+from . import ast as L
+from .match import assign
+from .terms import SymbolTerms
+
+
+@dataclass(slots=True)
+class Item:
+    var: Var
+    size: int            # bytes this item puts after its start
+    align: int           # its start is a multiple of this
+    gap: bool            # may more input lie just before it (ordered model)?
+    label: str
+    out: str
+    spec: str = ""       # the input description that placed it
+    gap_from: tuple = ()  # the descriptions whose further input may lie just before it
+    pre: int = 0         # `. += pre` before it
+    pre_expr: object = None   # `. += expr` with a layout-dependent expr (as-linked only)
+    fixed: object = None      # expression giving its exact address (`. = expr`, an output address)
+    dot: Lin | None = None    # dot before the item, for `fixed` expressions that use `.`
+    fixed_term: object = None  # `fixed` and `pre_expr` as terms (set when the walk ends)
+    pre_term: object = None
+
+
+@dataclass
+class SymDef:
+    expr: object
+    dot: Lin | None
+    provide: bool
+    line: int
+    col: int
+
+
+def _spec_text(spec: L.InputSpec) -> str:
+    inner = " ".join(p.glob for p in spec.patterns)
+    text = f"{spec.file}({inner})"
+    return f"KEEP({text})" if spec.keep else text
+
+
+class ScriptLayout(SymbolTerms):
+    """One object laid out by one script: the chain of items, symbol definitions and ASSERTs."""
+
+    def __init__(self, script: L.Script, obj: ObjectFile, path: str):
+        self.script = script
+        self.obj = obj
+        self.path = path
+        self.items: list[Item] = []
+        self.pos: dict[Var, int] = {}
+        self.symbols: dict[str, SymDef] = {}
+        self.asserts: list[tuple[L.Assert, Lin | None]] = []
+        self.out_start: dict[str, Lin] = {}
+        self.out_end: dict[str, Lin] = {}
+        self.aux: dict[Var, Aux] = {}
+        self._npoints = 0
+        self._gap = False
+        self._gap_from: list[str] = []
+        self._dot: Lin | None = None
+        self._objsyms = self._object_symbols()
+        self._terms: dict[str, Lin] = {}
+        self._busy: set[str] = set()
+        match = assign(script, obj, path)
+        self._specs, self.members = match.specs, match.members
+        self.spec_of, self.discarded, self.orphans = match.spec_of, match.discarded, match.orphans
+        self._walk()
+        self._terms.clear()  # terms read during the walk may predate later definitions
+        # Fixed addresses, layout-dependent `. +=` and ASSERTs as terms, now that every
+        # definition is known (auxiliary variables are numbered in this order).
+        for it in self.items:
+            it.fixed_term = self.term(it.fixed, it.dot) if it.fixed is not None else None
+            it.pre_term = self.term(it.pre_expr, it.dot) if it.pre_expr is not None else None
+        self.assert_cons = [(a, self.formula(a.expr, dot)) for a, dot in self.asserts]
+
+    # -- object symbols ------------------------------------------------------------------
+    def _object_symbols(self) -> dict[str, tuple[int, int]]:
+        """Global definitions of the object: name -> (section code, value)."""
+        o = self.obj
+        if len(o.symbols) < 2:
+            return {}
+        where = o.symbol_section
+        keep = ((where != SYM_UNDEF) & (where != SYM_COMMON) & ((o.symbols["info"] >> 4) != STB_LOCAL))
+        keep[0] = False
+        idx = np.nonzero(keep)[0]
+        names = o.symbol_names(idx)
+        return {n: (w, v) for n, w, v in zip(names, where[idx].tolist(), o.symbols["value"][idx].tolist()) if n}
+
+    # -- the walk --------------------------------------------------------------------
+    def _point(self, label: str, out: str, align: int = 1, **kw) -> Item:
+        self._npoints += 1
+        it = Item(("pt", self._npoints), 0, align, self._gap, label, out, **kw)
+        self._push(it)
+        return it
+
+    def _push(self, it: Item) -> None:
+        if it.dot is None:
+            it.dot = self._dot
+        if it.gap:
+            it.gap_from = tuple(self._gap_from)
+        self._gap_from = []
+        self.pos[it.var] = len(self.items)
+        self.items.append(it)
+        self._dot = Lin(((it.var, 1),), it.size)  # what Lin.var(it.var) + it.size gives, built directly
+        self._gap = False
+
+    def _walk(self) -> None:
+        self._spec_index = 0
+        for cmd in self.script.commands:
+            if isinstance(cmd, L.Sections):
+                for st in cmd.body:
+                    self._statement(st, None)
+            elif isinstance(cmd, L.Assign):
+                self._assign(cmd, None, top=True)
+            elif isinstance(cmd, L.Assert):
+                self.asserts.append((cmd, self._dot))
+        if not self.items:
+            raise ModelError(f"{self.path}: the script places none of the object's sections")
+        self.first = self.items[0]
+        self.last = self.items[-1]
+
+    def _statement(self, st, out: str | None) -> None:
+        if isinstance(st, L.OutputSection):
+            self._output(st)
+        elif isinstance(st, L.Assign):
+            self._assign(st, out)
+        elif isinstance(st, L.Assert):
+            self.asserts.append((st, self._dot))
+        elif isinstance(st, L.InputSpec):
+            k = self._spec_index
+            self._spec_index += 1
+            if out == "/DISCARD/":
+                return
+            text = _spec_text(st)
+            for idx, _ in self.members[k]:
+                sec = self.obj.sections[idx]
+                self._push(Item(("sec", idx), sec.footprint, sec.align, self._gap, sec.name, out or "", text))
+                self._gap = True  # the section may grow in another configuration
+                self._gap_from = [text]
+            self._gap = True  # other objects' input matching it may follow ours
+            if text not in self._gap_from:
+                self._gap_from.append(text)
+        elif isinstance(st, L.Data):
+            size = {"BYTE": 1, "SHORT": 2, "LONG": 4, "QUAD": 8, "SQUAD": 8}.get(st.kind)
+            if size is None:
+                raise self._err(st, f"{st.kind} is not supported by the layout model")
+            it = self._point(st.kind, out or "")
+            it.size = size
+            self._dot = Lin.var(it.var) + size
+        elif isinstance(st, (L.Fill, L.Constructors)):
+            return
+        else:
+            raise self._err(st, f"{type(st).__name__} is not supported inside SECTIONS by the layout model")
+
+    def _has_alloc(self, body) -> bool:
+        k = self._spec_index
+        for st in body:
+            if isinstance(st, L.InputSpec):
+                if self.members.get(k):
+                    return True
+                k += 1
+            elif isinstance(st, (L.Assign, L.Data)):
+                return True
+        return False
+
+    def _output(self, st: L.OutputSection) -> None:
+        name = st.name
+        if name == "/DISCARD/":
+            for s in st.body:
+                if isinstance(s, L.InputSpec):
+                    self._spec_index += 1
+            return
+        if st.address is not None and not self._has_alloc(st.body) or st.type in ("INFO", "COPY", "DSECT"):
+            # Non-allocated output (.comment 0, debug info): no part of the image.
+            for s in st.body:
+                if isinstance(s, L.InputSpec):
+                    self._spec_index += 1
+            return
+        align = 1
+        k = self._spec_index
+        for s in st.body:
+            if isinstance(s, L.InputSpec):
+                for idx, _ in self.members.get(k, ()):
+                    align = max(align, self.obj.sections[idx].align)
+                k += 1
+        if st.align is not None:
+            align = max(align, self._const(st.align, f"ALIGN of {name}"))
+        if st.address is not None:
+            start = self._point(f"start of {name}", name, align, fixed=st.address)
+            start.gap = False
+        else:
+            start = self._point(f"start of {name}", name, align)
+        self.out_start[name] = Lin.var(start.var)
+        for s in st.body:
+            self._statement(s, name)
+        if self._gap:
+            self._point(f"end of {name}", name, 1)
+        self.out_end[name] = self._dot
+
+    def _assign(self, st: L.Assign, out: str | None, top: bool = False) -> None:
+        expr = st.expr
+        if st.op != "=":
+            op = st.op[:-1]
+            expr = L.Binary(op, L.Sym(st.target) if st.target != "." else L.Dot(), st.expr)
+        if st.target != ".":
+            if st.provide and st.target in self._objsyms:
+                return  # PROVIDE only defines what nothing else defines
+            dot = None if top and self._dot is None else self._dot
+            if self._gap and self._dot is not None and not top:
+                self._point(f"{st.target} = .", out or "")
+                dot = self._dot
+            self.symbols[st.target] = SymDef(expr, dot, st.provide, st.line, st.col)
+            return
+        if top:
+            raise self._err(st, "assignment to '.' outside SECTIONS")
+        # ". = ALIGN(n)", ". = . + k", ". += k" or an absolute ". = expr".
+        if isinstance(expr, L.Call) and expr.name == "ALIGN" and len(expr.args) == 1:
+            n = self._const(expr.args[0], "ALIGN")
+            self._point(f". = ALIGN({n:#x})", out or "", max(1, n))
+            return
+        if isinstance(expr, L.Binary) and expr.op in "+-" and isinstance(expr.left, L.Dot):
+            try:
+                k = self._const(expr.right, "increment")
+                it = self._point(f". += {k:#x}", out or "", pre=k if expr.op == "+" else -k)
+                if it.pre < 0:
+                    raise self._err(st, "the location counter may not move backwards")
+            except ModelError:  # depends on the layout, or on a symbol defined further on
+                self._point(". += (layout-dependent)", out or "", pre_expr=expr.right)
+            return
+        self._point(". = (expression)", out or "", fixed=expr)
+        self.items[-1].gap = False
