@@ -64,10 +64,13 @@ def _run(args, paths) -> int:
     except ModelError as exc:
         print(f"reachsolve: error: {exc}", file=sys.stderr)
         return 2
-    if args.max_memory:
-        _limit_memory(args.max_memory)
     from .api import analyze
     from .report.render import json_chunks, text, to_sarif
+    if args.max_memory:
+        why = _limit_memory(args.max_memory)
+        if why:
+            print(f"reachsolve: error: {why}", file=sys.stderr)
+            return 2
     report = analyze(paths, model, jobs=max(1, args.jobs), keep_objects=False)
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
@@ -95,18 +98,51 @@ def _model(args) -> LayoutModel:
                       linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit))
 
 
-def _limit_memory(nbytes: int) -> None:
-    """Cap the data segment (inherited by --jobs workers) and z3's own allocator."""
+_RESERVE = 32 << 20  # room beyond what is held at start: a --jobs worker's own thread, first objects
+
+
+def _data_size() -> int | None:
+    """The process's data segment now (VmData: what RLIMIT_DATA counts), or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) << 10
+    except OSError:
+        pass
+    return None
+
+
+def _mib(n: int) -> str:
+    return f"{-(-n // (1 << 20))}M"
+
+
+def _limit_memory(nbytes: int) -> str | None:
+    """Cap the data segment (inherited by --jobs workers) and z3's own allocator; or say why
+    ``nbytes`` cannot work. The libraries already loaded hold a data segment of their own,
+    so a limit below it would fail at the first allocation (in z3, as a crash)."""
     import resource
 
-    from .prove.backend import limit_memory
+    from .prove.backend import limit_memory, prepare_for_memory_limit
 
-    soft = max(nbytes, 64 << 20)
+    from .target.decode import decode
+
+    prepare_for_memory_limit()
+    decode(0xD503201F)  # a nop: capstone loaded now, so that its data segment is counted
+    used = _data_size()
+    if used is None:
+        if nbytes < (256 << 20):
+            return "--max-memory below 256M needs /proc/self/status (Linux) to check it"
+        used = 0
+    need = used + _RESERVE
+    if nbytes < need:
+        return (f"--max-memory {_mib(nbytes)} is too small: reachsolve holds {_mib(used)} before analyzing "
+                f"anything; use at least {_mib(need)}")
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
+    soft = nbytes if hard == resource.RLIM_INFINITY else min(nbytes, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
-    limit_memory(soft >> 20)
+    limit_memory((soft - used) // 2)
+    return None
 
 
 def demo_object() -> str:
@@ -124,6 +160,9 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="run check on the bundled example (the 2021 KVM pattern)")
     _common(d)
     args = p.parse_args(argv)
+    if args.max_memory:
+        # OpenBLAS's thread buffers (numpy) are 40 MiB of data segment that nothing here uses.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     paths = args.files if args.cmd == "check" else [demo_object()]
     if args.cmd == "demo":
         args.verbose = True

@@ -23,13 +23,36 @@ def _z3():
     return z3
 
 
+def _checked_context():
+    """A z3 Context, or MemoryError when z3 cannot allocate one.
+
+    z3py hands the NULL that Z3_mk_context_rc returns on failure straight to
+    Z3_set_error_handler, which segfaults; under a memory limit that is a real
+    case, so the result is checked first."""
+    z3 = _z3()
+    ctx = z3.Context.__new__(z3.Context)
+    ctx.owner, ctx.ctx, ctx.eh = False, None, None
+    conf = z3.Z3_mk_config()
+    try:
+        raw = z3.Z3_mk_context_rc(conf)
+    finally:
+        z3.Z3_del_config(conf)
+    if not raw or raw.value is None:
+        raise MemoryError("z3 could not allocate a context")
+    ctx.ctx, ctx.owner = raw, True
+    ctx.eh = z3.Z3_set_error_handler(raw, z3.z3_error_handler)
+    z3.Z3_set_ast_print_mode(raw, z3.Z3_PRINT_SMTLIB2_COMPLIANT)
+    return ctx
+
+
 # Every object is decided in a z3 context of its own, so that no answer depends on
 # which objects were decided before it in the same process (--jobs determinism).
 _session = None
 
 
 def new_session() -> None:
-    """Start a fresh context for the next object (made on its first query)."""
+    """Start a fresh context for the next object (made on its first query); the old
+    one is freed first, so two never coexist."""
     global _session
     _session = None
 
@@ -37,8 +60,36 @@ def new_session() -> None:
 def _context():
     global _session
     if _session is None:
-        _session = _z3().Context()
+        _session = _checked_context()
     return _session
+
+
+def prepare_for_memory_limit() -> None:
+    """Allocate now what z3 would otherwise allocate unchecked later: z3py's main context
+    (made lazily by SolverFor's symbol conversion) and the timer thread a query with a
+    timeout starts (under RLIMIT_DATA a failed thread start aborts the process)."""
+    z3 = _z3()
+    z3.main_ctx()
+    s = z3.SolverFor("QF_LIA", ctx=z3.main_ctx())
+    s.set(timeout=1000)
+    s.add(z3.Int("warm!up") > 0)
+    s.check()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Did a z3 call fail for memory? (z3 raises Z3Exception(b'out of memory'), not MemoryError.)"""
+    if isinstance(exc, MemoryError):
+        return True
+    z3 = _z3()
+    if isinstance(exc, z3.Z3Exception):
+        v = exc.value
+        return b"out of memory" in (v if isinstance(v, bytes) else str(v).encode())
+    return False
+
+
+def estimated_alloc() -> int:
+    """Bytes z3 has allocated, all contexts together."""
+    return int(_z3().Z3_get_estimated_alloc_size())
 
 
 def var_name(v: Var) -> str:
@@ -128,9 +179,10 @@ class Budget:
             s.set("rlimit", self.rlimit)
 
 
-def limit_memory(megabytes: int) -> None:
-    """Make z3 give up (Unknown) rather than grow past ``megabytes``."""
-    _z3().set_param("memory_max_size", max(1, megabytes))
+def limit_memory(extra_bytes: int) -> None:
+    """Let z3 allocate at most ``extra_bytes`` more than it holds now (its cap counts every
+    context), so that it gives up (Unknown, or out of memory) while Python can still report."""
+    _z3().set_param("memory_max_size", max(1, (estimated_alloc() + extra_bytes) >> 20))
 
 
 class Stats:

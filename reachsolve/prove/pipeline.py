@@ -137,10 +137,13 @@ def _analyze_blob(task) -> tuple:
         res, table, summ, ob = analyze_object(read_object(name, data), model, columns)
     except InputError as exc:
         return None, None, None, FileError(exc.file, exc.message), 0, None
-    except MemoryError:
-        return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0, None
     except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
         return None, None, None, FileError(name, f"layout model: {exc}"), 0, None
+    except Exception as exc:  # MemoryError, or z3's own out-of-memory exception
+        if not backend.is_out_of_memory(exc):
+            raise
+        backend.new_session()  # let the context that ran out go
+        return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0, None
     return res, table, summ, None, backend.Stats.calls - calls0, ob if keep else None
 
 
