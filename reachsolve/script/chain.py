@@ -47,6 +47,7 @@ class Item:
     dot: Lin | None = None    # dot before the item, for `fixed` expressions that use `.`
     fixed_term: object = None  # `fixed` and `pre_expr` as terms (set when the walk ends)
     pre_term: object = None
+    at: tuple = (0, 0)        # line and column of the statement that made it
 
 
 @dataclass
@@ -79,6 +80,7 @@ class ScriptLayout(SymbolTerms):
         self.out_end: dict[str, Lin] = {}
         self.aux: dict[Var, Aux] = {}
         self._npoints = 0
+        self._at = (0, 0)  # the statement being read, for errors inside its expressions
         self._gap = False
         self._gap_from: list[str] = []
         self._dot: Lin | None = None
@@ -93,9 +95,13 @@ class ScriptLayout(SymbolTerms):
         # Fixed addresses, layout-dependent `. +=` and ASSERTs as terms, now that every
         # definition is known (auxiliary variables are numbered in this order).
         for it in self.items:
+            self._at = it.at
             it.fixed_term = self.term(it.fixed, it.dot) if it.fixed is not None else None
             it.pre_term = self.term(it.pre_expr, it.dot) if it.pre_expr is not None else None
-        self.assert_cons = [(a, self.formula(a.expr, dot)) for a, dot in self.asserts]
+        self.assert_cons = []
+        for a, dot in self.asserts:
+            self._at = (a.line, a.col)
+            self.assert_cons.append((a, self.formula(a.expr, dot)))
 
     # -- object symbols ------------------------------------------------------------------
     def _object_symbols(self) -> dict[str, tuple[int, int]]:
@@ -113,7 +119,7 @@ class ScriptLayout(SymbolTerms):
     # -- the walk --------------------------------------------------------------------
     def _point(self, label: str, out: str, align: int = 1, **kw) -> Item:
         self._npoints += 1
-        it = Item(("pt", self._npoints), 0, align, self._gap, label, out, **kw)
+        it = Item(("pt", self._npoints), 0, align, self._gap, label, out, at=self._at, **kw)
         self._push(it)
         return it
 
@@ -135,6 +141,7 @@ class ScriptLayout(SymbolTerms):
                 for st in cmd.body:
                     self._statement(st, None)
             elif isinstance(cmd, L.Assign):
+                self._at = (cmd.line, cmd.col)
                 self._assign(cmd, None, top=True)
             elif isinstance(cmd, L.Assert):
                 self.asserts.append((cmd, self._dot))
@@ -144,6 +151,7 @@ class ScriptLayout(SymbolTerms):
         self.last = self.items[-1]
 
     def _statement(self, st, out: str | None) -> None:
+        self._at = (getattr(st, "line", 0), getattr(st, "col", 0))
         if isinstance(st, L.OutputSection):
             self._output(st)
         elif isinstance(st, L.Assign):
@@ -208,7 +216,7 @@ class ScriptLayout(SymbolTerms):
                     align = max(align, self.obj.sections[idx].align)
                 k += 1
         if st.align is not None:
-            align = max(align, self._const(st.align, f"ALIGN of {name}"))
+            align = max(align, self._alignment(st.align, f"ALIGN of {name}"))
         if st.address is not None:
             start = self._point(f"start of {name}", name, align, fixed=st.address)
             start.gap = False
@@ -239,17 +247,22 @@ class ScriptLayout(SymbolTerms):
             raise self._err(st, "assignment to '.' outside SECTIONS")
         # ". = ALIGN(n)", ". = . + k", ". += k" or an absolute ". = expr".
         if isinstance(expr, L.Call) and expr.name == "ALIGN" and len(expr.args) == 1:
-            n = self._const(expr.args[0], "ALIGN")
-            self._point(f". = ALIGN({n:#x})", out or "", max(1, n))
+            n = self._alignment(expr.args[0], "ALIGN")
+            self._point(f". = ALIGN({self._const(expr.args[0], 'ALIGN'):#x})", out or "", n)  # as written
             return
         if isinstance(expr, L.Binary) and expr.op in "+-" and isinstance(expr.left, L.Dot):
             try:
                 k = self._const(expr.right, "increment")
-                it = self._point(f". += {k:#x}", out or "", pre=k if expr.op == "+" else -k)
-                if it.pre < 0:
-                    raise self._err(st, "the location counter may not move backwards")
             except ModelError:  # depends on the layout, or on a symbol defined further on
+                if expr.op == "-":
+                    raise self._err(st, "cannot model moving the location counter back by a layout-dependent "
+                                        "amount") from None
                 self._point(". += (layout-dependent)", out or "", pre_expr=expr.right)
+                return
+            if expr.op == "-" and k:
+                # ld.lld: "unable to move location counter backward"; GNU ld likewise.
+                raise self._err(st, "the location counter may not move backwards")
+            self._point(f". += {k:#x}", out or "", pre=k if expr.op == "+" else 0)
             return
         self._point(". = (expression)", out or "", fixed=expr)
         self.items[-1].gap = False

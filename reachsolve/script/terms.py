@@ -21,6 +21,27 @@ MAXPAGESIZE = 0x10000
 COMMONPAGESIZE = 0x1000
 
 
+_LIMIT = 1 << 65  # layout-dependent terms: coefficients and offsets stay within this
+
+
+def _signed_int(x: int) -> int:
+    """A 64-bit value as the signed number it is when added to an address (two's complement)."""
+    x &= MASK64
+    return x - (1 << 64) if x >> 63 else x
+
+
+def _signed(t: Lin) -> Lin:
+    return Lin.of(_signed_int(t.const))
+
+
+_FOLD = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+         "<<": lambda x, y: x << (y & 63), ">>": lambda x, y: x >> (y & 63),
+         "&": lambda x, y: x & y, "|": lambda x, y: x | y,
+         "==": lambda x, y: int(x == y), "!=": lambda x, y: int(x != y), "<": lambda x, y: int(x < y),
+         "<=": lambda x, y: int(x <= y), ">": lambda x, y: int(x > y), ">=": lambda x, y: int(x >= y),
+         "&&": lambda x, y: int(bool(x and y)), "||": lambda x, y: int(bool(x or y))}
+
+
 class SymbolTerms:
     """Term building and evaluation, shared by the chain walk (a base of ScriptLayout).
 
@@ -31,7 +52,10 @@ class SymbolTerms:
     """
 
     def _err(self, node, msg: str) -> ScriptModelError:
-        return ScriptModelError(self.path, getattr(node, "line", 0), getattr(node, "col", 0), msg)
+        """An error at ``node``, or at the statement being read (expression nodes carry no place)."""
+        if hasattr(node, "line"):
+            return ScriptModelError(self.path, node.line, node.col, msg)
+        return ScriptModelError(self.path, *self._at, msg)
 
     # -- constants --------------------------------------------------------------------
     def _const(self, e, what: str) -> int:
@@ -50,10 +74,12 @@ class SymbolTerms:
             if name in self._busy:
                 raise ModelError(f"{self.path}:{d.line}:{d.col}: symbol {name} is defined in terms of itself")
             self._busy.add(name)
+            at, self._at = self._at, (d.line, d.col)
             try:
                 t = self.term(d.expr, d.dot)
             finally:
                 self._busy.discard(name)
+                self._at = at
         elif name in self._objsyms:
             where, value = self._objsyms[name]
             if where == SYM_ABS:
@@ -66,6 +92,11 @@ class SymbolTerms:
             return None
         self._terms[name] = t
         return t
+
+    def _align_up(self, arg: Lin, k: int) -> Lin:
+        if not arg.coeffs:
+            return Lin.of(AuxOp.ALIGN_UP.apply(arg.const & MASK64, k) & MASK64)  # wraps, as both linkers do
+        return self._aux(AuxOp.ALIGN_UP, arg, k)
 
     def _aux(self, op: AuxOp, arg: Lin, k: int) -> Lin:
         if not arg.coeffs:
@@ -91,7 +122,8 @@ class SymbolTerms:
             if e.op == "-":
                 return Lin.of(0) - a if a.coeffs else Lin.of((-a.const) & MASK64)
             if not a.coeffs:
-                return Lin.of((~a.const) & MASK64 if e.op == "~" else int(not a.const))
+                x = a.const & MASK64
+                return Lin.of((~x) & MASK64 if e.op == "~" else int(not x))
             raise self._err(e, f"cannot model '{e.op}' of a layout-dependent value")
         if isinstance(e, L.Binary):
             return self._binary(e, dot)
@@ -108,33 +140,20 @@ class SymbolTerms:
         a, b = self.term(e.left, dot), self.term(e.right, dot)
         op = e.op
         if not a.coeffs and not b.coeffs:
-            x, y = a.const, b.const
-            try:
-                v = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
-                     "/": lambda: (x & MASK64) // (y & MASK64), "%": lambda: (x & MASK64) % (y & MASK64),
-                     "<<": lambda: x << y, ">>": lambda: (x & MASK64) >> y, "&": lambda: x & y,
-                     "|": lambda: x | y, "^": lambda: x ^ y, "==": lambda: int(x == y), "!=": lambda: int(x != y),
-                     "<": lambda: int(x < y), "<=": lambda: int(x <= y), ">": lambda: int(x > y),
-                     ">=": lambda: int(x >= y), "&&": lambda: int(bool(x and y)),
-                     "||": lambda: int(bool(x or y))}[op]()
-            except ZeroDivisionError:
-                raise self._err(e, "division by zero") from None
-            except KeyError:
-                raise self._err(e, f"operator {op} is not supported") from None
-            return Lin.of(v & MASK64) if op in ("+", "-", "*", "<<") else Lin.of(v)
+            return Lin.of(self._fold(e, op, a.const & MASK64, b.const & MASK64))
         if op == "+":
-            return a + b
+            return self._bounded(e, a + _signed(b) if not b.coeffs else (_signed(a) + b if not a.coeffs else a + b))
         if op == "-":
-            return a - b
+            return self._bounded(e, a - _signed(b) if not b.coeffs else (_signed(a) - b if not a.coeffs else a - b))
         if op == "*" and (not a.coeffs or not b.coeffs):
             k, t = (a.const, b) if not a.coeffs else (b.const, a)
-            return t.scaled(k)
+            return self._bounded(e, t.scaled(_signed_int(k)))
         if op == "<<" and not b.coeffs:
-            return Lin(tuple((v, c << b.const) for v, c in a.coeffs), a.const << b.const)
+            return self._bounded(e, a.scaled(1 << (b.const & 63)))
         if op in (">>", "/", "%") and not b.coeffs:
-            k = (1 << b.const) if op == ">>" else b.const
-            if k <= 0:
-                raise self._err(e, "division by zero")
+            k = (1 << (b.const & 63)) if op == ">>" else b.const & MASK64
+            if k == 0:
+                raise self._err(e, "division by zero" if op == "/" else "modulo by zero")
             return self._aux(AuxOp.MOD if op == "%" else AuxOp.DIV, a, k)
         if op == "&" and (not a.coeffs or not b.coeffs):
             m, t = (a.const, b) if not a.coeffs else (b.const, a)
@@ -145,6 +164,43 @@ class SymbolTerms:
             if low & (low + 1) == 0:       # ~(2^k - 1): round down to 2^k
                 return t - self._aux(AuxOp.MOD, t, low + 1)
         raise self._err(e, f"cannot model operator '{op}' on a layout-dependent value")
+
+    def _fold(self, e, op: str, x: int, y: int) -> int:
+        """``x op y`` for two constants, as the linkers compute it: 64-bit unsigned values
+        that wrap, shift counts taken mod 64, unsigned comparisons. ld.lld divides unsigned
+        and GNU ld signed; where the two differ the script means different things to them,
+        which is an error here."""
+        if op in ("/", "%"):
+            if y == 0:
+                raise self._err(e, "division by zero" if op == "/" else "modulo by zero")
+            u = x // y if op == "/" else x % y
+            sx, sy = _signed_int(x), _signed_int(y)
+            q = abs(sx) // abs(sy) * (1 if (sx < 0) == (sy < 0) else -1)  # C: truncate toward zero
+            sv = (q if op == "/" else sx - q * sy) & MASK64
+            if sv != u:
+                raise self._err(e, f"ld.lld and GNU ld disagree on {x:#x} {op} {y:#x}: ld.lld divides unsigned "
+                                   f"({u:#x}), GNU ld signed ({sv:#x})")
+            return u
+        fold = _FOLD.get(op)
+        if op == "^":  # newer ld.lld has it; the linkers whose rules apply here do not
+            raise self._err(e, "operator ^ is not accepted by ld.lld 14 or GNU ld 2.40")
+        if fold is None:
+            raise self._err(e, f"operator {op} is not supported")
+        return fold(x, y) & MASK64
+
+    def _bounded(self, e, t: Lin) -> Lin:
+        """A layout-dependent term whose numbers stay within 64 bits (a bound on the work
+        any script can cause, and what a 64-bit linker can mean)."""
+        if abs(t.const) > _LIMIT or any(abs(c) > _LIMIT for _, c in t.coeffs):
+            raise self._err(e, "the value overflows 64 bits; the layout model cannot follow it")
+        return t
+
+    def _alignment(self, e, what: str) -> int:
+        """An ALIGN argument: a constant power of two, 0 meaning 1 (ld.lld refuses any other)."""
+        n = self._const(e, what)
+        if n & (n - 1):
+            raise self._err(e, f"{what}: alignment must be a power of 2, not {n:#x}")
+        return max(1, n)
 
     def _call(self, e: L.Call, dot) -> Lin:
         n = e.name
@@ -159,8 +215,8 @@ class SymbolTerms:
             return self.out_start[sec]
         if n == "ALIGN":
             if len(e.args) == 1:
-                return self._aux(AuxOp.ALIGN_UP, dot if dot is not None else Lin.of(0), self._const(e.args[0], "ALIGN"))
-            return self._aux(AuxOp.ALIGN_UP, self.term(e.args[0], dot), self._const(e.args[1], "ALIGN"))
+                return self._align_up(dot if dot is not None else Lin.of(0), self._alignment(e.args[0], "ALIGN"))
+            return self._align_up(self.term(e.args[0], dot), self._alignment(e.args[1], "ALIGN"))
         if n == "ABSOLUTE":
             return self.term(e.args[0], dot)
         if n == "DEFINED":
@@ -171,7 +227,8 @@ class SymbolTerms:
             a, b = self.term(e.args[0], dot), self.term(e.args[1], dot)
             if a.coeffs or b.coeffs:
                 raise self._err(e, f"{n} of layout-dependent values is not supported")
-            return Lin.of(max(a.const, b.const) if n == "MAX" else min(a.const, b.const))
+            x, y = a.const & MASK64, b.const & MASK64
+            return Lin.of(max(x, y) if n == "MAX" else min(x, y))
         raise self._err(e, f"{n}() is not supported by the layout model")
 
     def formula(self, e, dot) -> Constraint:
