@@ -21,8 +21,15 @@ def _engine():
     md.detail = True
     return md
 
-_SIZE_BY_MNEMONIC = {"ldrb": 1, "strb": 1, "ldrsb": 1, "ldrh": 2, "strh": 2, "ldrsh": 2, "ldrsw": 4, "prfm": 8}
-_SIZE_BY_REG = {"w": 4, "x": 8, "b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
+
+
+def access_size(word: int) -> int:
+    """Bytes accessed by a load/store (unsigned immediate), from its encoding: size is bits
+    31:30; for the SIMD&FP forms (bit 26) size 0 with opc<1> set is the 128-bit access
+    (Arm ARM C4.1.66, "Load/store register (unsigned immediate)"). Never from a register's
+    name: capstone spells x29/x30 as fp/lr."""
+    size, simd, opc = word >> 30, (word >> 26) & 1, (word >> 22) & 3
+    return 16 if simd and size == 0 and opc & 2 else 1 << size
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,7 @@ def _classify(mn: str, ops, word: int) -> tuple[str, dict]:
     if (word & 0x1F800000) == 0x12800000:  # move wide (immediate): movn/movz/movk
         return "movw", {"imm": imms[-1] if imms else None}
     if (word & 0x3B000000) == 0x39000000 and len(mems) == 1:  # load/store, unsigned offset
-        size = _SIZE_BY_MNEMONIC.get(mn)
-        if size is None:
-            reg = _engine().reg_name(ops[0].reg) if ops and ops[0].type == 1 else ""
-            size = _SIZE_BY_REG.get(reg[:1], 0)
-        return "ldst", {"disp": mems[0].mem.disp, "access": size}
+        return "ldst", {"disp": mems[0].mem.disp, "access": access_size(word)}
     return "other", {}
 
 
