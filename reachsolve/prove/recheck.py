@@ -85,7 +85,7 @@ def recheck(site: Site, env: Mapping[Var, int], policy: LinkPolicy, veneers: boo
     word = insert(field, spec.scale, site.word, value)
     got = decode(word, p)
     if field is Field.LO12:
-        want_v, got_v = s & 0xFFF, got.disp
+        want_v, got_v = s - page(s), got.disp
         want = f"offset #{want_v:#x} within the page"
     elif field is Field.MOVW:
         width = max(spec.limits[pr].bits for pr in profiles)

@@ -202,13 +202,13 @@ class Report:
         counts = {v: 0 for v in VERDICTS}
         for s in self.listed:
             counts[s.verdict] += 1
-        counts["robust"] += sum(len(t) for t in self.proved)
+        counts[Verdict.ROBUST] += sum(len(t) for t in self.proved)
         return counts
 
     @property
     def failing(self) -> bool:
         c = self.summary
-        return bool(c["vulnerable"] or c["broken"])
+        return bool(c[Verdict.VULNERABLE] or c[Verdict.BROKEN])
 
     @property
     def exit_status(self) -> int:

@@ -6,7 +6,7 @@ import json
 from ..target.catalogue import BY_NUMBER
 from ..target.policy import PROFILE_LABEL
 from .document import JSON_PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult
-from .proofs import VERDICTS
+from .proofs import VERDICTS, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -38,7 +38,7 @@ def _short_layout(ce: Counterexample, s: SiteResult, limit: int = 4) -> str:
 def text(report: Report, verbose: bool = False) -> str:
     lines: list[str] = []
     for s in (report.sites if verbose else report.listed):
-        if s.verdict == "robust" and not verbose:
+        if s.verdict == Verdict.ROBUST and not verbose:
             continue
         lines.append(_headline(s))
         lines.append(f"  >>> {s.instruction}   value = {s.expression}")
@@ -206,7 +206,7 @@ def to_sarif(report: Report, include_robust: bool = False) -> str:
              for v, (lvl, d) in _SARIF_RULES.items()]
     results = []
     for s in (report.sites if include_robust else report.listed):
-        if s.verdict == "robust" and not include_robust:
+        if s.verdict == Verdict.ROBUST and not include_robust:
             continue
         props = {"reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "expression": s.expression,
                  "range": list(s.range) if s.range else None, "instruction": s.instruction}

@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..ir import page_diff
+from ..ir import PAGE, page_diff
 
 
 class Formula(enum.Enum):
@@ -161,7 +161,7 @@ CATALOGUE: tuple[RelocSpec, ...] = (
     RelocSpec("R_AARCH64_ADR_PREL_LO21", 274, Formula.PREL, Field.ADR, frozenset({"adr"}),
               _same(Limit(Check.INT, 21))),
     RelocSpec("R_AARCH64_ADR_PREL_PG_HI21", 275, Formula.PAGE, Field.ADRP, frozenset({"adrp"}),
-              _same(Limit(Check.INT, 33)), granule=4096),
+              _same(Limit(Check.INT, 33)), granule=PAGE),
     RelocSpec("R_AARCH64_TSTBR14", 279, Formula.PREL, Field.IMM14, frozenset({"tbz"}), _branch(16, False),
               granule=4),
     RelocSpec("R_AARCH64_CONDBR19", 280, Formula.PREL, Field.IMM19, _B19, _branch(21), granule=4),
@@ -180,7 +180,7 @@ CATALOGUE: tuple[RelocSpec, ...] = (
     RelocSpec("R_AARCH64_GOT_LD_PREL19", 309, Formula.GOT_PREL, Field.IMM19, _LIT, _branch(21), granule=4),
     # GNU ld 2.40 writes an out-of-range GOT page delta without a word (it wraps modulo 2^33).
     RelocSpec("R_AARCH64_ADR_GOT_PAGE", 311, Formula.GOT_PAGE, Field.ADRP, frozenset({"adrp"}),
-              _same(Limit(Check.INT, 33), bfd=Limit(Check.INT, 33, reports=False)), granule=4096),
+              _same(Limit(Check.INT, 33), bfd=Limit(Check.INT, 33, reports=False)), granule=PAGE),
 )
 
 BY_NUMBER: Mapping[int, RelocSpec] = {s.number: s for s in CATALOGUE}

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..ir import page
+
 _OP_IMM = 2
 _OP_MEM = 3
 
@@ -85,7 +87,7 @@ def decode(word: int, address: int = 0) -> Insn:
     insn = _decode_at_zero(word)
     if insn.target is None or not address:
         return insn
-    shift = address & ~0xFFF if insn.klass == "adrp" else address
+    shift = page(address) if insn.klass == "adrp" else address
     target = (insn.target + shift) & _MASK64
     text = insn.text.rsplit("#", 1)[0] + (f"#{target}" if target <= 9 else f"#{target:#x}")  # capstone's style
     return Insn(text, insn.klass, target, insn.disp, insn.imm, insn.access)
