@@ -46,7 +46,8 @@ class Frame(Protocol):
 
     def subst(self, e): ...                                  # a site value over the frame's variables
     def value(self, t: Lin, env: Mapping[Var, int]) -> int: ...  # a term in a full layout
-    def domain(self, vars: Iterable[Var], strict: bool = False) -> list[Constraint]: ...
+    def domain(self, vars: Iterable[Var]) -> list[Constraint]: ...          # a relaxation: UNSAT is a proof
+    def padded_domain(self, vars: Iterable[Var]) -> list[Constraint] | None: ...  # room for every padding
     def span(self, d: Lin) -> tuple[int, int]: ...           # interval bounds, a proof
     def always_multiple(self, d: Lin, g: int) -> bool: ...
     def column_align(self, kind, idx, n): ...                # the same two facts, column-wise
@@ -77,7 +78,11 @@ class FreeFrame:
         return sum(s.size for s in self.slots.values())
 
     # -- constraints for a query ----------------------------------------------
-    def domain(self, vars: Iterable[Var], strict: bool = False) -> list[Constraint]:
+    def padded_domain(self, vars: Iterable[Var]) -> None:
+        """None: the free model has no order, so no padding between its sections to reserve."""
+        return None
+
+    def domain(self, vars: Iterable[Var]) -> list[Constraint]:
         """The model's constraints restricted to ``vars`` (plus the image base)."""
         vs = sorted({v for v in vars if v != BASE})
         top = self.model.image_max

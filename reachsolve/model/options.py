@@ -51,6 +51,10 @@ class LayoutModel:
             raise ModelError("ordered and as-linked placement need a linker script; free placement takes none")
         if self.image_base is not None and not 0 <= self.image_base <= ADDRESS_SPACE - self.image_max:
             raise ModelError(f"image base {self.image_base:#x} leaves no room for {self.image_max:#x} bytes")
+        if self.script is not None and self.image_base is not None:
+            # A script sets its own addresses; a base beside it would be silently dropped.
+            raise ModelError("image_base applies to free placement; under a linker script the script sets "
+                             "the addresses (e.g. `. = ADDRESS;`)")
         if not self.origin and self.name != "free":
             from .files import bundled_names
             if self.name in bundled_names():

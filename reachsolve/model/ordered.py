@@ -131,10 +131,15 @@ class OrderedFrame(FreeFrame):
                 todo.extend(it.fixed_term.vars)
         return out
 
+    def padded_domain(self, vars) -> list[Constraint]:
+        """domain() with every alignment's worst padding reserved between chain items: not a
+        proof, but its witnesses can always be completed (a search restriction)."""
+        return self.domain(vars, strict=True)
+
     def domain(self, vars, strict: bool = False) -> list[Constraint]:
         """The model restricted to ``vars``. Distances between chain items are at least
-        the bytes between them (a relaxation, so UNSAT is a proof); ``strict`` adds every
-        alignment's worst padding, which is not a proof but makes witnesses completable."""
+        the bytes between them (a relaxation, so UNSAT is a proof); ``strict``: see
+        padded_domain."""
         top = self.model.image_max
         mind = self.mind_padded if strict else self.mind
         vs = self._closure(set(vars) | self._always)

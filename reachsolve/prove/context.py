@@ -75,8 +75,22 @@ class ObjectContext:
         self.texts: dict = {}  # rendered symbolic parts, by shape
         self._veneer_secs: dict[int, bool] = {}
         self.feasible = self.frame.complete({})
-        if self.feasible is not None and self.frame.problems(self.feasible):
+        self.infeasible_why = ""  # why there is no feasible layout, in words
+        problems = self.frame.problems(self.feasible) if self.feasible is not None else []
+        if problems:
             self.feasible = None
+        if self.layout is not None and self.feasible is None:
+            self.infeasible_why = ("the as-linked layout breaks the model: " + "; ".join(problems[:3]) if problems
+                                   else "the script's layout of this object cannot be built")
+        elif self.feasible is None:
+            occupied = self.frame.occupied
+            if occupied > model.image_max:  # a fact: the sizes alone exceed the image
+                self.infeasible_why = (f"the model cannot hold this object: its allocated sections take "
+                                       f"{occupied:#x} bytes, more than the {model.image_max:#x}-byte image")
+            else:
+                self.infeasible_why = (f"first-fit placement found no layout of the object's sections "
+                                       f"({occupied:#x} bytes and their alignment) in the {model.image_max:#x}-byte "
+                                       f"image; undecided")
 
     @cached_property
     def sites(self) -> tuple[Site, ...]:

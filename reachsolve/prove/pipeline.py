@@ -99,9 +99,7 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
         if site.problem:
             verdicts[i] = undecided(site.problem)
         elif ob.feasible is None:
-            verdicts[i] = undecided(f"the model cannot hold this object: its allocated sections "
-                                    f"({ob.frame.occupied:#x} bytes) cannot be placed in an image of "
-                                    f"{model.image_max:#x} bytes")
+            verdicts[i] = undecided(ob.infeasible_why)
         elif ob.layout is not None:
             # This build first: a site that fails as linked is broken, whatever else may happen.
             value, out, misaligned = fits(site, ob.feasible, ob.policy, ob.veneers(site))

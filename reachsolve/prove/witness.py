@@ -112,15 +112,16 @@ class Witnesses:
     def counterexample(self, site, w: Witness, fit, violation, vars) -> Decision:
         """Vulnerable or broken with a re-checked layout, or unknown with the reason."""
         env, bad = self._layout(site, w.env, vars)
-        if env is None and violation is not None:
+        padded = self.frame.padded_domain(vars) if env is None and violation is not None else None
+        if padded is not None:
             # The relaxed witness left too little room for alignment padding: ask again
             # with every padding reserved (a search restriction; the result is re-checked).
-            again = backend.find(self.frame.domain(vars, strict=True) + [violation], self.budget)
+            again = backend.find(padded + [violation], self.budget)
             if isinstance(again, Witness):
                 env, bad = self._layout(site, again.env, vars)
         if env is None:
-            return undecided("a failing placement of these sections exists, but the rest of the object "
-                             "could not be placed around it; the model is too tight to decide")
+            return undecided("the solver found a failing placement of these sections, but placing the rest "
+                             "of the object around it failed; undecided")
         rc = recheck(site, env, self.policy, self.ob.veneers(site))
         if bad or not (rc.out_of_range or rc.misaligned):
             why = "; ".join(bad) if bad else f"value {rc.value:#x} fits"
