@@ -11,6 +11,12 @@ from .errors import ModelError
 from .model.options import LayoutModel, parse_size
 
 
+EXIT_STATUS = ("exit status: 0 when no site fails --fail-on; 1 when one does (by default a vulnerable, broken "
+               "or unknown site: undecided never passes); 2 on a usage or input error, which wins over 1. "
+               "Each bad file is one line on stderr and the other files are still reported in full; when "
+               "both happen, the last stderr line counts the findings.")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, status 2
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -53,6 +59,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="objects analyzed in parallel")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
                    help="stop cleanly (input error) instead of using more memory than this")
+    p.add_argument("--fail-on", type=_fail_on, default=_fail_on("vulnerable,broken,unknown"), metavar="KINDS",
+                   help="verdicts that make the exit status 1 (default: vulnerable,broken,unknown)")
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="also list robust sites with their proofs")
@@ -87,7 +95,24 @@ def _run(args, paths) -> int:
             return 2
     else:
         sys.stdout.writelines(chunks)
-    return report.exit_status
+    failing = [v for v in args.fail_on if report.summary[v]]
+    if report.errors and failing:
+        # Exit 2 says an input was bad; this line keeps the findings of the good ones visible.
+        counts = ", ".join(f"{report.summary[v]} {v}" for v in failing)
+        print(f"reachsolve: {counts} in the objects analyzed; {len(report.errors)} input "
+              f"error{'s' if len(report.errors) > 1 else ''}", file=sys.stderr)
+    return report.exit_status(args.fail_on)
+
+
+def _fail_on(text: str) -> tuple:
+    from .report.proofs import Verdict
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    allowed = ("vulnerable", "broken", "unknown")
+    bad = [k for k in kinds if k not in allowed]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"{bad[0] if bad else text!r} is not a verdict to fail on; "
+                                         f"give a comma list of {', '.join(allowed)}")
+    return tuple(Verdict(k) for k in dict.fromkeys(kinds))
 
 
 def _model(args) -> LayoutModel:
@@ -154,7 +179,7 @@ def main(argv=None) -> int:
     p = _Parser(prog="reachsolve", description=__doc__)
     p.add_argument("--version", action="version", version=f"reachsolve {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    c = sub.add_parser("check", help="decide every range-limited relocation site in objects")
+    c = sub.add_parser("check", help="decide every range-limited relocation site in objects", epilog=EXIT_STATUS)
     _common(c)
     c.add_argument("files", nargs="+", metavar="FILE")
     d = sub.add_parser("demo", help="run check on the bundled example (the 2021 KVM pattern)")

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..target.catalogue import BY_NUMBER, Formula, by_type
-from .proofs import TABLE_PROOF_KINDS, VERDICTS, Note, Reason, Verdict
+from .proofs import DEFAULT_FAIL_ON, TABLE_PROOF_KINDS, VERDICTS, Note, Reason, Verdict
 
 # How a site in a ProofTable was proved: the "proof" column holds ProofKind numbers.
 PROOF_KINDS = TABLE_PROOF_KINDS
@@ -205,13 +205,15 @@ class Report:
         counts[Verdict.ROBUST] += sum(len(t) for t in self.proved)
         return counts
 
-    @property
-    def failing(self) -> bool:
+    def failing(self, fail_on=DEFAULT_FAIL_ON) -> bool:
+        """Does a site of a verdict in ``fail_on`` exist? (An unknown site fails by default:
+        undecided is never passed as robust.)"""
         c = self.summary
-        return bool(c[Verdict.VULNERABLE] or c[Verdict.BROKEN])
+        return any(c[v] for v in fail_on)
 
-    @property
-    def exit_status(self) -> int:
+    def exit_status(self, fail_on=DEFAULT_FAIL_ON) -> int:
+        """2 on input errors (it wins: the errors' files were not analyzed), else 1 when a
+        site fails ``fail_on``, else 0."""
         if self.errors:
             return 2
-        return 1 if self.failing else 0
+        return 1 if self.failing(fail_on) else 0

@@ -18,6 +18,8 @@ class Verdict(enum.StrEnum):
 
 
 VERDICTS = tuple(v.value for v in Verdict)
+#: The verdicts that fail a run (exit 1) unless --fail-on says otherwise.
+DEFAULT_FAIL_ON = frozenset({Verdict.VULNERABLE, Verdict.BROKEN, Verdict.UNKNOWN})
 
 
 class ProofKind(enum.IntEnum):
