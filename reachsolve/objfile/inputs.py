@@ -1,6 +1,8 @@
 """Turning command-line paths into named object images: plain files and ar archives.
 
-Archive members are named ``lib.a(member.o)`` as linkers name them. GNU and
+Archive members are named ``lib.a(member.o)`` as linkers name them; a second
+member of the same name is ``lib.a(member.o)#2``, so every site keeps a unique,
+stable label. GNU and
 BSD long names, the symbol tables and thin archives are understood; sizes
 and offsets are checked so that a corrupt archive is one clear error.
 Only regular files are read: a FIFO, device or directory is refused before
@@ -83,6 +85,7 @@ def _members(path: str, data: bytes, thin: bool):
     pos = len(AR_MAGIC)
     longnames = b""
     n = 0
+    seen: dict[str, int] = {}
     while pos < len(data):
         if pos + _HDR > len(data):
             if data[pos:].strip(b"\n") == b"":
@@ -119,6 +122,9 @@ def _members(path: str, data: bytes, thin: bool):
         if name.startswith("__.SYMDEF"):  # BSD symbol table under a #1/ long name
             continue
         shown = f"{path}({_printable(name)})"
+        seen[shown] = seen.get(shown, 0) + 1
+        if seen[shown] > 1:  # archives may hold several members of one name (x264 and openh264 do)
+            shown += f"#{seen[shown]}"
         if thin:
             rel = os.fsdecode(raw)
             member_path = rel if os.path.isabs(rel) else os.path.join(os.path.dirname(path), rel)
