@@ -95,9 +95,13 @@ HERE = Path(__file__).resolve().parent
 PREFIX_PATCH = HERE / "prefix-entry.patch"
 PATCHED_FILE = "arch/arm64/kvm/hyp/entry.S"
 
-CORPORA = ("tiny", "tiny-prefix", "modules", "big", "big-prefix", "defconfig")
-#: The step whose stamp means "this corpus is complete".
-FINAL_STEP = {name: "collect" for name in CORPORA}
+# The corpus names and where a finished corpus lives are shared with the tests:
+# testsupport/corpora.py (the repository root goes on the path so that
+# ``python3 benchmarks/corpus.py`` finds it as ``python3 -m benchmarks.corpus`` does).
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+from testsupport.corpora import CORPORA, FINAL_STEP, cache_dir, corpus_path  # noqa: E402,F401
+from testsupport.corpora import stamp_path as _stamp  # noqa: E402
 
 
 class CorpusError(RuntimeError):
@@ -105,35 +109,7 @@ class CorpusError(RuntimeError):
 
 
 # --------------------------------------------------------------------------
-# Locations
-
-
-def cache_dir() -> Path:
-    """The corpus cache: ``$REACHSOLVE_CORPUS`` or ``~/.cache/reachsolve-corpus``."""
-    env = os.environ.get("REACHSOLVE_CORPUS")
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path.home() / ".cache" / "reachsolve-corpus"
-
-
-def _stamp(corpus: str, step: str) -> Path:
-    return cache_dir() / "stamps" / f"{corpus}.{step}.json"
-
-
-def corpus_path(name: str) -> Path | None:
-    """Where the finished corpus *name* lives, or None when it is not built.
-
-    ``tiny`` and ``tiny-prefix``: a directory holding ``vmlinux.o``,
-    ``vmlinux.lds``, ``config`` and ``info.json``.  ``modules``: a directory
-    holding ``<kernel version>/kernel/**/*.ko``, ``modules.txt`` (one relative
-    path a line) and ``info.json``.
-    """
-    if name not in CORPORA:
-        raise ValueError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}")
-    path = cache_dir() / name
-    if _stamp(name, FINAL_STEP[name]).is_file() and path.is_dir():
-        return path
-    return None
+# Locations (cache_dir, corpus_path and _stamp come from testsupport.corpora, above)
 
 
 def _work() -> Path:

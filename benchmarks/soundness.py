@@ -6,8 +6,9 @@
 generates N random objects from SEED ("SEED/0" ... "SEED/N-1"), links each in
 --layouts sampled layouts of the free model (image base 0x40000000, 128 MiB) and
 in every counterexample reachsolve gives, and compares ld.lld's verdicts with
-reachsolve's (the checks are described in tests/test_soundness.py, which holds
-the generator, sampler and checker). Prints the counts and writes a JSON summary
+reachsolve's (the checks are described in tests/test_soundness.py; the
+generator and sampler are testsupport/randobj.py, the independent oracle
+testsupport/oracle.py, the checker testsupport/campaign.py). Prints the counts and writes a JSON summary
 to benchmarks/results/. Exit status 1 when there is a disagreement.
 
     python3 benchmarks/soundness.py --show 1/17 [-o DIR]
@@ -25,9 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-import test_soundness as S  # noqa: E402
+from testsupport import campaign as S  # noqa: E402
+from testsupport.oracle import IMAGE_BASE, IMAGE_MAX  # noqa: E402
+from testsupport.randobj import generate  # noqa: E402
+from testsupport.toolchain import assemble_text  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -43,10 +48,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     if a.show:
-        src = S.generate(a.show)
+        src = generate(a.show)
         if a.o:
             a.o.mkdir(parents=True, exist_ok=True)
-            print(S.assemble(src, a.o / "o.o"))
+            print(assemble_text(src, a.o / "o.o"))
         else:
             sys.stdout.write(src)
         return 0
@@ -72,7 +77,7 @@ def main(argv=None) -> int:
     import reachsolve
     git = lambda *c: subprocess.run(["git", "-C", str(ROOT), *c], capture_output=True, text=True).stdout.strip()
     doc = {"campaign": "soundness against ld.lld", "seed": a.seed, "n": a.n, "layouts_per_object": a.layouts,
-           "jobs": a.jobs, "seconds": round(t.seconds, 1), "image_base": S.IMAGE_BASE, "image_max": S.IMAGE_MAX,
+           "jobs": a.jobs, "seconds": round(t.seconds, 1), "image_base": IMAGE_BASE, "image_max": IMAGE_MAX,
            "reachsolve": reachsolve.__version__, "commit": git("rev-parse", "HEAD"),
            "uncommitted": git("status", "--porcelain", "reachsolve").splitlines(), "linker": lld, **s,
            "examples": [{k: e[k] for k in ("seed", "kind", "detail")} for e in t.examples]}

@@ -1,77 +1,36 @@
-"""Shared test support: real toolchain parts, assembled fixtures, linker oracles.
+"""Fixtures and options shared by the tests.
 
-A missing clang or linker fails the run: an oracle test must never be skipped
-silently.
+The toolchain helpers (tool, assemble, link, FIXTURES), the random objects and
+the independent linker oracle live in the top-level package ``testsupport``
+(importable through ``pythonpath = ["."]`` in pyproject.toml), which tests
+import directly; benchmarks/ imports it too. A missing clang or linker fails
+the run: an oracle test must never be skipped silently.
+
+No test depends on the wall clock: hypothesis' per-example deadline and its
+too-slow health check are off for every test (the profile below), and timeouts
+given to subprocesses only stop a hang.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
-HERE = Path(__file__).parent
-FIXTURES = HERE / "fixtures"
-TOOLS = {"clang": "clang", "lld": "ld.lld", "bfd": "aarch64-linux-gnu-ld", "ar": "llvm-ar"}
-
-
-def tool(name: str) -> str:
-    path = shutil.which(TOOLS[name])
-    if path is None:
-        pytest.fail(f"{TOOLS[name]} is not installed; run the README's test command, which installs it")
-    return path
+settings.register_profile("reachsolve", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("reachsolve")
 
 
-_cache: dict[tuple, Path] = {}
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/* from the current output instead of comparing with it")
 
 
-def assemble(src: Path, out_dir: Path, big_endian: bool = False) -> Path:
-    """Assemble one .S fixture with clang (cached per session)."""
-    key = (src, big_endian)
-    if key in _cache and _cache[key].exists():
-        return _cache[key]
-    target = "aarch64_be-linux-gnu" if big_endian else "aarch64-linux-gnu"
-    out = out_dir / f"{src.stem}{'.be' if big_endian else ''}.o"
-    defsyms = [d for line in src.read_text().splitlines() if line.startswith("// defsym:")
-               for d in line.split(":", 1)[1].split()]
-    first = out.with_suffix(".s.o") if defsyms else out
-    subprocess.run([tool("clang"), f"--target={target}", "-I", str(FIXTURES), "-c", str(src), "-o", str(first)],
-                   check=True, capture_output=True, text=True)
-    if defsyms:  # absolute symbols, as `ld -r` leaves them in a kernel's vmlinux.o
-        cmd = [tool("lld"), "-r", str(first), "-o", str(out)]
-        for d in defsyms:
-            cmd += ["--defsym", d]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-    _cache[key] = out
-    return out
+@pytest.fixture(scope="session")
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
 
 
 @pytest.fixture(scope="session")
 def objdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("objs")
-
-
-def link(linker: str, obj: Path, script: str, work: Path, big_endian: bool = False,
-         keep_going: bool = False, extra: list[str] = ()) -> subprocess.CompletedProcess:
-    """Link ``obj`` with a linker script; returns the finished process (never raises).
-
-    ``keep_going`` asks for an output file despite errors elsewhere, so that what a
-    linker silently wrote at one site can be read back."""
-    work.mkdir(parents=True, exist_ok=True)
-    lds = work / f"{linker}.lds"
-    lds.write_text(script)
-    out = work / f"{linker}.out"
-    # Veneers the linker adds grow a section beyond the object's size; the layout
-    # model does not reserve room for them, so overlap checks are not the question.
-    cmd = [tool(linker), "-T", str(lds), str(obj), "-o", str(out), "-e", "0", "--no-check-sections"]
-    if linker == "bfd":
-        cmd[1:1] = ["-EB" if big_endian else "-EL", "--no-warn-rwx-segments"]
-    # Report every failing site: ld.lld stops at 20 errors, GNU ld at 10 overflows.
-    # ld.lld 14 would turn an adrp/ldr GOT pair into a direct adrp/add; the model is the GOT.
-    cmd += ["--error-limit=0", "--no-relax"] if linker == "lld" else ["--verbose"]
-    if keep_going:
-        cmd.append("--noinhibit-exec")
-    cmd += list(extra)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import tool
+from testsupport.toolchain import tool
 from reachsolve import cli
-from reachsolve.render import json_site_rows
+from reachsolve.report.render import json_site_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "reachsolve" / "data" / "demo.o"

@@ -6,18 +6,15 @@ Run with `python -m pytest -m corpus` after `python -m benchmarks.corpus tiny ti
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import link, tool
+from testsupport.corpora import corpus_path
+from testsupport.toolchain import link
 from reachsolve import analyze
-from reachsolve.modelfile import load_model, with_script
-from reachsolve.script import linker_script
-
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from benchmarks.corpus import corpus_path  # noqa: E402
+from reachsolve.model.files import load_model, with_script
+from reachsolve.report.repro import linker_script
 
 pytestmark = pytest.mark.corpus
 

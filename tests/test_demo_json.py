@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import assemble
+from testsupport.toolchain import assemble, tool
 from reachsolve import analyze
 from reachsolve.cli import demo_object, main
-from reachsolve.elf import read_object
+from reachsolve.objfile.elf import read_object
 
 DEMO_S = Path(__file__).parent.parent / "reachsolve" / "data" / "demo.S"
 
@@ -92,7 +92,6 @@ def test_json_is_byte_identical_across_runs_and_hash_seeds(tmp_path, objdir):
 
 
 def test_archive_members_are_named(tmp_path, objdir):
-    from conftest import tool
     a = assemble(Path(__file__).parent / "fixtures" / "condbr19.S", objdir)
     b = assemble(Path(__file__).parent / "fixtures" / "adr.S", objdir)
     lib = tmp_path / "lib.a"
@@ -104,21 +103,21 @@ def test_archive_members_are_named(tmp_path, objdir):
     assert [s.verdict for s in r.sites if s.file.endswith(f"({a.name})")] == [s.verdict for s in plain.sites]
 
 
-def test_library_site_query_matches_verdicts():
+def test_library_query_matches_verdicts():
     """The documented API: a site's z3 constraints, solved with a caller's own addition."""
-    from reachsolve import site_query
-    from reachsolve.constraints import Proved, Witness
-    from reachsolve.solver import solve
+    from reachsolve import Proved, Witness, query
 
-    q = site_query(demo_object(), ".hyp.text", 0x0)          # cbz x0, hyp_panic: vulnerable
-    assert isinstance(solve(q.model + [q.violation]), Witness)
-    q = site_query(demo_object(), ".hyp.text", 0x18)         # tbnz to the same section: robust
-    assert isinstance(solve(q.model + [q.violation]), Proved)
+    report = analyze([demo_object()])
+    sites = {(s.section, s.offset): s for s in report.all_sites()}
+    q = query(sites[".hyp.text", 0x0], report)          # cbz x0, hyp_panic: vulnerable
+    assert isinstance(q.solve(q.violation), Witness)
+    q = query(sites[".hyp.text", 0x18], report)         # tbnz to the same section: robust
+    assert isinstance(q.solve(q.violation), Proved)
 
 
 def test_streamed_json_equals_one_document(objdir):
     """The CLI writes the report site by site; the bytes equal a single json.dumps."""
-    from reachsolve.render import json_chunks, to_dict
+    from reachsolve.report.render import json_chunks, to_dict
     objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
     for r in (analyze(objs), analyze([]), analyze([demo_object()])):
         assert "".join(json_chunks(r)) == json.dumps(to_dict(r)) + "\n"
@@ -127,8 +126,7 @@ def test_streamed_json_equals_one_document(objdir):
 def test_column_proofs_agree_with_one_by_one_decisions(objdir, monkeypatch):
     """screen.py only repeats the one-by-one path's interval arguments over columns: every
     site gets the same verdict, reason, notes and as-linked value either way."""
-    from reachsolve.model import LayoutModel
-    from reachsolve.modelfile import load_model
+    from reachsolve import LayoutModel, load_model
     objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
     objs.append(demo_object())
     models = [LayoutModel(), LayoutModel(image_max=8 << 30, linker="lld"), LayoutModel(veneers=False),
@@ -137,6 +135,6 @@ def test_column_proofs_agree_with_one_by_one_decisions(objdir, monkeypatch):
         fast, slow = analyze(objs, model), analyze(objs, model, columns=False)
         assert fast.proved and not slow.proved
         assert fast.sites == slow.sites, model
-    from reachsolve import screen
+    from reachsolve.prove import screen
     monkeypatch.setattr(screen, "CHUNK", 3)  # rows screened in pieces give the same table
     assert analyze(objs).sites == analyze(objs, columns=False).sites

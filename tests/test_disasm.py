@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from reachsolve.disasm import decode, decode_uncached
-from reachsolve.encode import insert
-from reachsolve.relocs import CATALOGUE
+from reachsolve.target.decode import decode, decode_uncached
+from reachsolve.target.encoding import insert
+from reachsolve.target.catalogue import CATALOGUE
 
 WORDS = {  # one encoding per class, immediates cleared as in a relocatable object
     "b.cond": 0x54000000, "cbz": 0xB4000000, "cbnz": 0x35000001, "tbz": 0x36180000, "tbnz": 0xB7F80002,

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, assemble, link
 from reachsolve import LayoutModel, analyze
-from reachsolve.elf import read_object
-from reachsolve.script import linker_script
+from reachsolve.objfile.elf import read_object
+from reachsolve.report.repro import linker_script
+from testsupport.oracle import linked_word, rejection, unsupported
+from testsupport.toolchain import FIXTURES, assemble, link
 
 FILES = sorted(p for p in FIXTURES.glob("*.S"))
 LABEL = re.compile(r"^(x|nv|lld|big)_(robust|vulnerable|broken|unknown)_\d+$")
@@ -64,14 +65,6 @@ def test_verdicts(src, big_endian, mode, objdir):
         assert s.reason
 
 
-def _rejection(linker: str, site) -> re.Pattern:
-    where = re.escape(f"({site.section}+{site.offset:#x})")
-    name = re.escape(site.reloc)
-    if linker == "lld":
-        return re.compile(where + rf": (relocation {name} out of range|improper alignment for relocation {name})")
-    return re.compile(where + rf": relocation truncated to fit: {name}\b")
-
-
 def _oracle_cases():
     for mode in ORACLE_MODES:
         for src in FILES:
@@ -79,39 +72,16 @@ def _oracle_cases():
                 yield pytest.param(src, be, mode, id=f"{src.stem}-{'be' if be else 'le'}-{mode}")
 
 
-# Types the installed linkers do not implement at all: they refuse the whole object.
-UNSUPPORTED = {("bfd", "R_AARCH64_PLT32"): "unrecognized relocation type 0x13a",      # GNU ld 2.40
-               ("lld", "R_AARCH64_GOT_LD_PREL19"): "unknown relocation (309)"}       # ld.lld 14
-
-
 def _unsupported(ld: str, report) -> str | None:
-    for s in report.sites:
-        msg = UNSUPPORTED.get((ld, s.reloc))
-        if msg:
-            return msg
-    return None
-
-
-def _linked_word(out: Path, section: str, address: int, size: int, big_endian: bool) -> int | None:
-    """The instruction word at ``address`` in a linked file (instructions are little-endian)."""
-    from elftools.elf.elffile import ELFFile
-
-    if not out.exists():
-        return None
-    with open(out, "rb") as f:
-        for sec in ELFFile(f).iter_sections():
-            if (sec.name == section and sec["sh_addr"] <= address < sec["sh_addr"] + sec["sh_size"]
-                    and sec["sh_type"] != "SHT_NOBITS"):
-                raw = sec.data()[address - sec["sh_addr"]:address - sec["sh_addr"] + size]
-                return int.from_bytes(raw, "big" if big_endian else "little")
-    return None
+    """What ``ld`` prints when it refuses the whole object (a relocation type it lacks)."""
+    return unsupported(ld, [s.reloc for s in report.sites])
 
 
 @pytest.mark.parametrize("src,big_endian,mode", list(_oracle_cases()))
 def test_counterexamples_rejected_by_linkers(src, big_endian, mode, objdir, tmp_path):
     """The linker whose limit a counterexample crosses rejects that same site; a
     linker that does not check writes exactly the garbled encoding we predicted."""
-    from reachsolve.disasm import decode
+    from reachsolve.target.decode import decode
 
     obj = assemble(src, objdir, big_endian)
     report = analyze([str(obj)], MODES[mode][0])
@@ -132,7 +102,7 @@ def test_counterexamples_rejected_by_linkers(src, big_endian, mode, objdir, tmp_
             if ld in ce.rejected_by:
                 proc = link(ld, obj, linker_script(s, ld), work, big_endian)
                 assert proc.returncode != 0, f"{ld} accepted {s.section}+{s.offset:#x} at {ce}"
-                assert _rejection(ld, s).search(proc.stderr), proc.stderr
+                assert rejection(ld, s.section, s.offset, s.reloc).search(proc.stderr), proc.stderr
                 checked += 1
             elif ld == "bfd":
                 # This linker does not check: it must stay silent about the site and
@@ -141,7 +111,7 @@ def test_counterexamples_rejected_by_linkers(src, big_endian, mode, objdir, tmp_
                 assert f"({s.section}+{s.offset:#x})" not in proc.stderr
                 if s.instruction.startswith("."):
                     continue
-                word = _linked_word(work / f"{ld}.out", s.section, ce.place, 4, False)
+                word = linked_word(work / f"{ld}.out", s.section, ce.place, 4, False)
                 if word is not None:
                     assert decode(word, ce.place).text == ce.encoded
                     silent += 1

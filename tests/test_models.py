@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES
+from testsupport.toolchain import FIXTURES
 from reachsolve.cli import demo_object, main
 from reachsolve.errors import ModelError
-from reachsolve.modelfile import bundled_names, load_model, parse_model
+from reachsolve.model.files import bundled_names, load_model, parse_model
 
 
 def test_bundled_models_load():

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, assemble, link, tool
+from testsupport.toolchain import FIXTURES, assemble, link, tool
 from reachsolve import LayoutModel, analyze
-from reachsolve.elf import read_object
-from reachsolve.modelfile import with_script
-from reachsolve.script import linker_script
+from reachsolve.objfile.elf import read_object
+from reachsolve.model.files import with_script
+from reachsolve.report.repro import linker_script
 
 HERE = FIXTURES / "ordered"
 MIB = 1 << 20
@@ -77,10 +77,10 @@ def test_broken_as_linked(objdir):
 @pytest.mark.parametrize("ld", ["lld", "bfd"])
 def test_as_linked_layout_is_what_the_linker_builds(near, tmp_path, ld):
     """Link with the real script: every address and script symbol we predict is the linker's."""
-    from reachsolve.analyze import _Object, _with_aux
+    from reachsolve.prove.context import ObjectContext
     m = model("ordered.lds")
-    ob = _Object(read_object(str(near), near.read_bytes()), m)
-    env = _with_aux(ob.frame, ob.feasible)
+    ob = ObjectContext(read_object(str(near), near.read_bytes()), m)
+    env = ob.feasible
     proc = link(ld, near, (HERE / "ordered.lds").read_text(), tmp_path)
     assert proc.returncode == 0, proc.stderr
     nm = subprocess.run([tool("clang").replace("clang", "llvm-nm"), str(tmp_path / f"{ld}.out")],
@@ -92,7 +92,7 @@ def test_as_linked_layout_is_what_the_linker_builds(near, tmp_path, ld):
     assert got["far_fn"] == env[("sec", secs[".text.c"])]
     assert got["size_word"] == env[("sec", secs[".data"])]
     for name in ("_start", "_end", "image_size"):
-        assert got[name] == ob.layout.value(ob.layout.symbol_term(name), env), name
+        assert got[name] == ob.frame.value(ob.layout.symbol_term(name), env), name
 
 
 @pytest.mark.parametrize("ld", ["lld", "bfd"])
@@ -107,15 +107,14 @@ def test_ordered_counterexample_rejected_by_linkers(near, tmp_path, ld):
 
 
 def test_library_query_follows_the_script(near):
-    """site_query asks the same question as the report: under ordered.lds the cbz can
+    """query asks the same question as the report: under ordered.lds the cbz can
     break, under capped.lds (an ASSERT caps growth) it cannot."""
-    from reachsolve import site_query
-    from reachsolve.constraints import Proved, Witness
-    from reachsolve.solver import solve
-    q = site_query(str(near), ".text.a", 0, model("ordered.lds"))
-    assert isinstance(solve(q.model + [q.violation]), Witness)
-    q = site_query(str(near), ".text.a", 0, model("capped.lds"))
-    assert isinstance(solve(q.model + [q.violation]), Proved)
+    from reachsolve import Proved, Witness, query
+    for script, want in (("ordered.lds", Witness), ("capped.lds", Proved)):
+        report = analyze([str(near)], model(script), keep_objects=False)  # query reads the file again
+        site = next(s for s in report.all_sites() if s.section == ".text.a" and s.offset == 0)
+        q = query(site, report)
+        assert isinstance(q.solve(q.violation), want), script
 
 
 def test_column_proofs_agree_with_one_by_one_decisions(near, objdir):

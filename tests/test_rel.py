@@ -7,11 +7,11 @@ import struct
 
 import pytest
 
-from conftest import FIXTURES, assemble
+from testsupport.toolchain import FIXTURES, assemble
 from reachsolve import LayoutModel, analyze
-from reachsolve.elf import SHT_RELA, SHT_REL, read_object
-from reachsolve.encode import extract, insert
-from reachsolve.relocs import BY_NUMBER
+from reachsolve.objfile.elf import SHT_RELA, SHT_REL, read_object
+from reachsolve.target.encoding import extract, insert
+from reachsolve.target.catalogue import BY_NUMBER
 
 FILES = sorted(FIXTURES.glob("*.S"))
 

@@ -1,0 +1,325 @@
+"""Random relocatable objects and random layouts of the "free" model, deterministic in a seed.
+
+``generate(seed)`` gives the assembly source of one object (sections of every kind,
+labels, range-checked sites with addends); ``sample_layout(rng, obj)`` gives a valid
+layout of the free model for an object read by :func:`testsupport.oracle.read`,
+packed, spread, pushed against the image's ends, or with one site moved to the
+edge of its range.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from .oracle import IMAGE_BASE, IMAGE_END, IMAGE_MAX, LLD, SYM_ALIGN, MiB, Layout, Obj, problems, value
+
+# ---------------------------------------------------------------------------
+# Random objects
+# ---------------------------------------------------------------------------
+# kind -> (relocation, container bytes, templates); {t} is the target expression
+KINDS = {
+    "condbr": ("R_AARCH64_CONDBR19", 4, ("cbz x0, {t}", "cbnz w3, {t}", "b.eq {t}", "b.hs {t}")),
+    "tbz": ("R_AARCH64_TSTBR14", 4, ("tbz x0, #3, {t}", "tbnz w1, #0, {t}")),
+    "ldr": ("R_AARCH64_LD_PREL_LO19", 4, ("ldr x0, {t}", "ldr w2, {t}")),
+    "adr": ("R_AARCH64_ADR_PREL_LO21", 4, ("adr x0, {t}",)),
+    "adrp": ("R_AARCH64_ADR_PREL_PG_HI21", 4, ("adrp x1, {t}",)),
+    "b": ("R_AARCH64_JUMP26", 4, ("b {t}",)),
+    "bl": ("R_AARCH64_CALL26", 4, ("bl {t}",)),
+    "prel32": ("R_AARCH64_PREL32", 4, (".word {t} - .",)),
+    "prel16": ("R_AARCH64_PREL16", 2, (".hword {t} - .",)),
+    "ldst16": ("R_AARCH64_LDST16_ABS_LO12_NC", 4, ("ldrh w0, [x1, :lo12:{t}]",)),
+    "ldst32": ("R_AARCH64_LDST32_ABS_LO12_NC", 4, ("ldr w0, [x1, :lo12:{t}]",)),
+    "ldst64": ("R_AARCH64_LDST64_ABS_LO12_NC", 4, ("ldr x0, [x1, :lo12:{t}]",)),
+    "ldst128": ("R_AARCH64_LDST128_ABS_LO12_NC", 4, ("ldr q0, [x1, :lo12:{t}]",)),
+}
+INSN_KINDS = tuple(k for k in KINDS if not k.startswith("prel"))
+# How often each kind is drawn in executable sections (short ranges weigh more).
+INSN_WEIGHTS = {"condbr": 5, "tbz": 4, "ldr": 4, "adr": 4, "adrp": 2, "b": 2, "bl": 2,
+                "ldst16": 1, "ldst32": 1, "ldst64": 1, "ldst128": 1}
+
+
+@dataclass
+class Label:
+    name: str
+    offset: int
+    glob: bool
+
+
+@dataclass
+class SecGen:
+    name: str
+    kind: str          # text | data | rodata | bss (labels only)
+    size: int
+    p2align: int
+    labels: list = field(default_factory=list)
+    sites: list = field(default_factory=list)   # (offset, kind, target text)
+
+
+def _size(rng: random.Random) -> int:
+    r = rng.random()
+    if r < 0.45:
+        return rng.randint(16, 4096)
+    if r < 0.75:
+        return rng.randint(4096, 96 << 10)
+    if r < 0.88:
+        return rng.randint(96 << 10, 512 << 10)
+    return rng.randint(512 << 10, 1536 << 10)
+
+
+def _addend(rng: random.Random) -> int:
+    r = rng.random()
+    if r < 0.45:
+        return rng.randint(-16, 16)
+    if r < 0.7:
+        return 4 * rng.randint(-256, 256)
+    if r < 0.9:
+        return 4 * rng.randint(-(1 << 16), 1 << 16)
+    return rng.choice((-1, 1)) * rng.choice((1 << 20, (1 << 20) + 4, 1 << 15, (1 << 16) + 4, 3 << 20,
+                                            rng.randint(1 << 15, 4 << 20)))
+
+
+def generate(seed: str) -> str:
+    """Assembly source of one random object (deterministic in ``seed``)."""
+    rng = random.Random(seed)
+    secs: list[SecGen] = []
+    n = 0
+    for kind, count in (("text", rng.randint(2, 4)), ("data", rng.randint(1, 3)), ("rodata", rng.randint(0, 2)),
+                        ("bss", rng.choice((0, 0, 1)))):
+        for _ in range(count):
+            n += 1
+            p2 = rng.choice((0, 0, 1, 2, 2, 2, 3, 4, 4, 5, 6, 8, 10, 12))
+            secs.append(SecGen(f".{kind}.{n}", kind, _size(rng), p2))
+    undef = [f"ext_{i}" for i in range(rng.randint(0, 3))]
+    # Site places first: instruction sites 4-aligned; data words anywhere (usually aligned).
+    for s in secs:
+        nsites = rng.randint(6, 24) if s.kind == "text" else 0 if s.kind == "bss" else rng.randint(0, 8)
+        taken: set[int] = set()
+        for _ in range(nsites if s.size >= 8 else 0):
+            if s.kind == "text" and rng.random() < 0.85:
+                kind = rng.choices(list(INSN_WEIGHTS), weights=list(INSN_WEIGHTS.values()))[0]
+            else:
+                kind = rng.choice(("prel32", "prel16"))
+            width = KINDS[kind][1]
+            if kind in INSN_KINDS:
+                off = rng.randrange(0, s.size - 4 + 1) & ~3
+            else:
+                off = rng.randrange(0, s.size - width + 1)
+                if rng.random() < 0.7:
+                    off &= ~(width - 1)
+            if any(o in taken for o in range(off - 1, off + width + 1)):
+                continue
+            taken.update(range(off, off + width))
+            s.sites.append([off, kind, None])
+    # Labels at random offsets, never strictly inside a site's bytes.
+    nl = 0
+    for s in secs:
+        inside = lambda o: any(p < o < p + KINDS[k][1] for p, k, _ in s.sites)
+        for glob, count in ((True, rng.randint(1, 5)), (False, rng.randint(0, 3))):
+            for _ in range(count):
+                off = rng.choice((0, s.size, rng.randrange(s.size + 1), rng.randrange(s.size + 1) & ~3))
+                if not inside(off):
+                    nl += 1
+                    s.labels.append(Label(f"g_{nl}" if glob else f".Ll_{nl}", off, glob))
+    for s in secs:
+        for site in s.sites:
+            site[2] = _target(rng, s, secs, undef)
+    return _emit(secs, undef)
+
+
+def _target(rng: random.Random, here: SecGen, secs: list[SecGen], undef: list[str]) -> str:
+    r = rng.random()
+    others = [s for s in secs if s is not here and s.labels]
+    if r < 0.18 and undef:
+        name = rng.choice(undef)
+    elif r < 0.25 and any(l.glob for l in here.labels):
+        name = rng.choice([l for l in here.labels if l.glob]).name        # same section, global
+    else:
+        if not others:
+            others = [here]
+        s = rng.choice(others)
+        cands = [l for l in s.labels if (l.glob or s is not here)]
+        if not cands:
+            cands = [l for l in here.labels if l.glob] or [Label("ext_x", 0, True)]
+        if rng.random() < 0.3:
+            loc = [l for l in cands if not l.glob]
+            if loc:
+                cands = loc
+        name = rng.choice(cands).name
+    if rng.random() < 0.4:
+        k = _addend(rng)
+        if k:
+            return f"({name} {'+' if k > 0 else '-'} {abs(k)})"
+    return name
+
+
+def _emit(secs: list[SecGen], undef: list[str]) -> str:
+    out = ["// generated by testsupport/randobj.py"]
+    for s in secs:
+        flags = {"text": "ax", "data": "aw", "rodata": "a", "bss": "aw"}[s.kind]
+        out.append(f'\t.section {s.name},"{flags}",%{"nobits" if s.kind == "bss" else "progbits"}')
+        out.append(f"\t.p2align {s.p2align}")
+        events = [(l.offset, 0, l) for l in s.labels] + [(o, 1, (k, t)) for o, k, t in s.sites]
+        events.sort(key=lambda e: (e[0], e[1]))
+        cur = 0
+        rng = random.Random(s.name)
+        for off, what, item in events:
+            if off > cur:
+                out.append(f"\t.{rng.choice(('space', 'skip'))} {off - cur}")
+                cur = off
+            if what == 0:
+                if item.glob:
+                    out.append(f"\t.globl {item.name}")
+                out.append(f"{item.name}:")
+            else:
+                kind, t = item
+                tmpl = rng.choice(KINDS[kind][2])
+                out.append("\t" + tmpl.format(t=t))
+                cur += KINDS[kind][1]
+        if s.size > cur:
+            out.append(f"\t.space {s.size - cur}")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Random layouts of the free model (valid by testsupport.oracle.problems)
+# ---------------------------------------------------------------------------
+def _up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def _inside(a: int, spans) -> bool:
+    return any(lo < a < hi for lo, hi in spans)
+
+
+def _place_points(rng, obj: Obj, lay: Layout, spread: bool) -> None:
+    spans = [(a, a + s.size) for s in obj.secs for a in [lay.secs[s.name]] if s.size]
+    lo = min((x for x, _ in spans), default=IMAGE_BASE)
+    hi = max((y for _, y in spans), default=IMAGE_BASE)
+    for n in obj.undef:
+        for _ in range(100):
+            r = rng.random()
+            if r < 0.05:
+                a = rng.choice((IMAGE_BASE, IMAGE_END))
+            elif spread or r < 0.2:
+                a = IMAGE_BASE + rng.randrange(0, IMAGE_MAX + 1, SYM_ALIGN)
+            elif r < 0.6 and spans:
+                x, y = rng.choice(spans)
+                a = _up(rng.choice((x, y)), SYM_ALIGN) + SYM_ALIGN * rng.choice((0, 0, 0, -1, 1, rng.randint(-64, 64)))
+            else:
+                a = _up(rng.randint(max(IMAGE_BASE, lo - 2 * MiB), min(IMAGE_END, hi + 2 * MiB)), SYM_ALIGN)
+            if IMAGE_BASE <= a <= IMAGE_END and not _inside(a, spans):
+                lay.syms[n] = a
+                break
+        else:
+            lay.syms[n] = IMAGE_END
+
+
+def _gap(rng, mode: str) -> int:
+    if mode == "packed":
+        return rng.choice((0, 0, rng.randint(0, 64), rng.randint(0, 4096), rng.randint(0, 64 << 10)))
+    return int(math.exp(rng.uniform(0, math.log(6 * MiB))))   # "medium": log-uniform up to 6 MiB
+
+
+def _sequential(rng, obj: Obj, mode: str) -> Layout | None:
+    order = list(obj.secs)
+    rng.shuffle(order)
+    cur = IMAGE_BASE + rng.choice((0, 0, rng.randint(0, 1 << 16), rng.randint(0, 8 * MiB)))
+    lay = Layout({}, {}, mode)
+    for s in order:
+        a = _up(cur + _gap(rng, mode), s.align)
+        if a + s.size > IMAGE_END:
+            return None
+        lay.secs[s.name] = a
+        cur = a + s.size
+    return lay
+
+
+def _ends(rng, obj: Obj) -> Layout | None:
+    """Sections pushed against both ends of the image: where the extremes of a distance lie."""
+    order = list(obj.secs)
+    rng.shuffle(order)
+    k = rng.randint(0, len(order))
+    lay = Layout({}, {}, "ends")
+    cur = IMAGE_BASE
+    for s in order[:k]:
+        a = _up(cur + rng.choice((0, 0, 0, rng.randint(0, 64))), s.align)
+        lay.secs[s.name] = a
+        cur = a + s.size
+    top = IMAGE_END
+    for s in order[k:]:
+        a = (top - s.size - rng.choice((0, 0, 0, rng.randint(0, 64)))) // s.align * s.align
+        if a < cur:
+            return None
+        lay.secs[s.name] = a
+        top = a
+    return lay
+
+
+def _spread(rng, obj: Obj) -> Layout | None:
+    lay = Layout({}, {}, "spread")
+    spans = []
+    for s in sorted(obj.secs, key=lambda s: -s.size):
+        for _ in range(200):
+            a = _up(IMAGE_BASE + rng.randrange(0, IMAGE_MAX - s.size + 1), s.align)
+            if a + s.size <= IMAGE_END and not any(a < y and x < a + s.size for x, y in spans) \
+                    and not (s.size == 0 and _inside(a, spans)):
+                break
+        else:
+            return None
+        lay.secs[s.name] = a
+        if s.size:
+            spans.append((a, a + s.size))
+    return lay
+
+
+
+def _edge(rng, obj: Obj, lay: Layout) -> Layout:
+    """Move one site's target (or place) so that its value sits at (or just past) a limit."""
+    cands = [r for r in obj.rels if LLD[r.type][0] is not None and not LLD[r.type][4]
+             and r.target != r.section]
+    if not cands:
+        return lay
+    for _ in range(20):
+        r = rng.choice(cands)
+        lo, hi, g, _, _ = LLD[r.type]
+        want = rng.choice((lo, hi, lo - 1, hi + 1, lo - g, hi + g, lo + g, hi - g, hi - (hi % g)))
+        delta = want - value(r, lay)
+        new = Layout(dict(lay.secs), dict(lay.syms), lay.mode + "+edge")
+        if r.target is None and rng.random() < 0.7:
+            new.syms[r.sym] = new.syms[r.sym] + _up(delta, SYM_ALIGN) if delta > 0 else \
+                new.syms[r.sym] - _up(-delta, SYM_ALIGN)
+            new.syms[r.sym] += rng.choice((0, 0, -SYM_ALIGN, SYM_ALIGN))
+        else:
+            move = r.target if r.target and rng.random() < 0.5 else r.section
+            sign = 1 if move == r.target else -1
+            al = next(s.align for s in obj.secs if s.name == move)
+            d = sign * delta
+            d = (d // al) * al if rng.random() < 0.5 else _up(d, al)
+            new.secs[move] += d
+        if not problems(obj, new):
+            return new
+    return lay
+
+
+def sample_layout(rng: random.Random, obj: Obj) -> Layout:
+    """A valid layout of the free model for ``obj``, drawn from ``rng``."""
+    for _ in range(50):
+        r = rng.random()
+        if r < 0.3:
+            lay = _sequential(rng, obj, "packed")
+        elif r < 0.65:
+            lay = _sequential(rng, obj, "medium")
+        elif r < 0.85:
+            lay = _spread(rng, obj)
+        else:
+            lay = _ends(rng, obj)
+        if lay is None:
+            continue
+        _place_points(rng, obj, lay, lay.mode == "spread" and rng.random() < 0.7)
+        if rng.random() < 0.5:
+            lay = _edge(rng, obj, lay)
+        if not problems(obj, lay):
+            return lay
+    raise RuntimeError("could not sample a valid layout")
+
