@@ -32,9 +32,36 @@ def bundled_names() -> list[str]:
     return sorted(p.name[:-5] for p in _bundled().iterdir() if p.name.endswith(".toml"))
 
 
+_KEY = re.compile(r"""\[*\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))""")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line of each top-level key's first appearance: ``key =``, a quoted or dotted key, a
+    [table] header. tomllib keeps no positions; this reads the text as TOML's lexer would
+    for keys, skipping comments, blank lines and the inside of multi-line strings."""
+    out: dict[str, int] = {}
+    open_quote = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if open_quote is not None:
+            if line.count(open_quote) % 2:   # the closing delimiter
+                open_quote = None
+            continue
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        m = _KEY.match(s)
+        if m:
+            out.setdefault(next(g for g in m.groups() if g is not None), n)
+        value = s.split("=", 1)[1] if "=" in s and not s.startswith("[") else ""
+        for q in ('"""', "'''"):
+            if value.count(q) % 2:
+                open_quote = q
+                break
+    return out
+
+
 def _line_of(text: str, key: str) -> int:
-    m = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.M)
-    return text.count("\n", 0, m.start()) + 1 if m else 0
+    return _key_lines(text).get(key, 0)
 
 
 def load_model(ref: str) -> LayoutModel:
@@ -71,7 +98,8 @@ def parse_model(text: str, path: str, base: str | None = None) -> LayoutModel:
 
     def get(key, types, default=None):
         v = doc.get(key, default)
-        if v is not None and not isinstance(v, types):
+        wanted = types if isinstance(types, tuple) else (types,)
+        if v is not None and (not isinstance(v, types) or (isinstance(v, bool) and bool not in wanted)):
             raise bad(key, f"expected {' or '.join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))}"
                            f", found {type(v).__name__}")
         return v
@@ -92,6 +120,8 @@ def parse_model(text: str, path: str, base: str | None = None) -> LayoutModel:
             raise bad(key, str(exc)) from None
         if kw[key] < 0:
             raise bad(key, "must not be negative")
+        if key == "image_max" and kw[key] == 0:
+            raise bad(key, "must be positive")
     if get("veneers", bool) is not None:
         kw["veneers"] = doc["veneers"]
     nv = get("no_veneers", list, [])

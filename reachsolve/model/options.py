@@ -15,11 +15,11 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 def parse_size(text: str) -> int:
     """'128M', '1G', '0x8000000' or plain bytes; K/M/G/T are powers of 1024."""
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    m = re.fullmatch(r"(0X[0-9A-F]+|\d+)\s*([KMGT]?)", t)
+    # Hex takes every hex digit (0x1b is 27); a unit and a B or iB suffix follow a number.
+    m = re.fullmatch(r"(0X[0-9A-F]+|\d+)\s*(?:([KMGT])I?)?B?", text.strip().upper())
     if not m:
         raise ModelError(f"cannot read size {text!r}: use bytes, 0x-hex, or a number with K, M, G or T")
-    n = int(m.group(1), 0) * _UNITS[m.group(2)]
+    n = int(m.group(1), 0) * _UNITS[m.group(2) or ""]
     if n <= 0 or n > ADDRESS_SPACE:
         raise ModelError(f"size {text!r} must lie in (0, 2^64]")
     return n
