@@ -62,7 +62,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", type=_fail_on, default=_fail_on("vulnerable,broken,unknown"), metavar="KINDS",
                    help="verdicts that make the exit status 1 (default: vulnerable,broken,unknown)")
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the --format report here instead of stdout")
+    p.add_argument("--json", metavar="FILE", help="also write the JSON report to FILE")
+    p.add_argument("--sarif", metavar="FILE", help="also write the SARIF report to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="also list robust sites with their proofs")
 
 
@@ -82,19 +84,22 @@ def _run(args, paths) -> int:
     report = analyze(paths, model, jobs=max(1, args.jobs), keep_objects=False)
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
-    if args.format == "json":
-        chunks = json_chunks(report)
-    else:
-        chunks = [to_sarif(report) if args.format == "sarif" else text(report, args.verbose)]
-    if args.output:
-        try:
-            with open(args.output, "w") as f:
-                f.writelines(chunks)
-        except OSError as exc:
-            print(f"reachsolve: error: {args.output}: {exc.strerror}", file=sys.stderr)
-            return 2
-    else:
-        sys.stdout.writelines(chunks)
+    def render(fmt: str):
+        if fmt == "json":
+            return json_chunks(report)
+        return [to_sarif(report) if fmt == "sarif" else text(report, args.verbose)]
+
+    # One run, several formats: --format goes to stdout (or -o), --json/--sarif to files.
+    for path, fmt in ((args.json, "json"), (args.sarif, "sarif"), (args.output, args.format)):
+        if path:
+            try:
+                with open(path, "w") as f:
+                    f.writelines(render(fmt))
+            except OSError as exc:
+                print(f"reachsolve: error: {path}: {exc.strerror}", file=sys.stderr)
+                return 2
+    if not args.output:
+        sys.stdout.writelines(render(args.format))
     failing = [v for v in args.fail_on if report.summary[v]]
     if report.errors and failing:
         # Exit 2 says an input was bad; this line keeps the findings of the good ones visible.

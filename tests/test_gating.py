@@ -58,3 +58,15 @@ def test_a_bad_file_does_not_hide_the_findings(tmp_path, capsys):
     assert lines[0] == f"reachsolve: error: {bad}: not an ELF file (bad magic)"
     assert lines[-1] == "reachsolve: 2 vulnerable in the objects analyzed; 1 input error"
     assert out.count("vulnerable: fails in some layouts") == 2    # the good file, in full
+
+
+def test_one_run_writes_several_formats(tmp_path, capsys):
+    j, s = tmp_path / "r.json", tmp_path / "r.sarif"
+    rc, out, err = _run(capsys, demo_object(), "--json", str(j), "--sarif", str(s))
+    assert rc == 1 and err == "" and "2 vulnerable" in out          # text on stdout, as --format says
+    _run(capsys, demo_object(), "--format", "json", "-o", str(tmp_path / "alone.json"))
+    _run(capsys, demo_object(), "--format", "sarif", "-o", str(tmp_path / "alone.sarif"))
+    assert j.read_bytes() == (tmp_path / "alone.json").read_bytes()      # the same bytes as a run of its own
+    assert s.read_bytes() == (tmp_path / "alone.sarif").read_bytes()
+    rc, _, err = _run(capsys, demo_object(), "--json", str(tmp_path / "no" / "such" / "dir.json"))
+    assert rc == 2 and err.startswith("reachsolve: error: ") and err.count("\n") == 1
