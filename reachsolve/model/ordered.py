@@ -158,7 +158,9 @@ class OrderedFrame(FreeFrame):
             if it.fixed_term is not None:
                 cons.append(Between(Lin.var(v) - it.fixed_term, 0, 0))
             cons.append(Between(Lin.var(v) - first, self.mind(self.first, v), top - self._end_room(v)))
-            if self.start_const is not None:
+            if self.model.placement == "as-linked":
+                cons.append(Between(Lin.var(v), self.as_linked[v], self.as_linked[v]))  # this build
+            elif self.start_const is not None:
                 # Growth only ever adds bytes: from a fixed start, nothing lies lower than as linked.
                 cons.append(Between(Lin.var(v), self.as_linked[v], BIG))
         cons.append(Between(first, 0, ADDRESS_SPACE - top))

@@ -59,6 +59,9 @@ class ObjectContext:
                 self.assumptions.append(f"{len(self.layout.orphans)} orphan sections ({names}...) lie anywhere in the "
                                         f"image; as linked, after the last output section")
             bound = self.frame.bound
+            if gots:
+                self.assumptions.append("GOT slots lie anywhere in the image: where the script's .got puts "
+                                        "them is not modelled, so GOT-relative sites have no as-linked value")
         else:
             self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms}, **gots})
             bound = lambda v: False  # noqa: E731
@@ -114,6 +117,11 @@ class ObjectContext:
     def veneered(self, site: Site) -> bool:
         """Does a veneer repair this site's branch whenever it is out of range?"""
         return self.policy.veneered(site.spec, self.veneers(site), site.target_section == site.section)
+
+    def open_vars(self, e) -> bool:
+        """Does ``e`` depend on a variable the script gives no place: an undefined symbol it
+        does not define, or a GOT slot? Such a value has no as-linked value to judge."""
+        return any(v[0] in ("sym", "got") and v in self.frame.slots for v in e.vars)
 
     def unplaced(self, site: Site) -> str | None:
         """Why a script leaves this site out of the image, if it does."""

@@ -100,6 +100,9 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
             verdicts[i] = undecided(site.problem)
         elif ob.feasible is None:
             verdicts[i] = undecided(ob.infeasible_why)
+        elif ob.layout is not None and ob.open_vars(ob.expr(site)):
+            # No as-linked value: the symbol (or GOT slot) may lie anywhere the model allows.
+            groups[group_key(ob, site)].append(i)
         elif ob.layout is not None:
             # This build first: a site that fails as linked is broken, whatever else may happen.
             value, out, misaligned = fits(site, ob.feasible, ob.policy, ob.veneers(site))

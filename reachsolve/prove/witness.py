@@ -57,7 +57,7 @@ class Witnesses:
         else:
             violation = NotMultiple(d + c, g)
         margin, amount = None, None
-        if self.ob.layout is not None and kind != "align" and d.coeffs:
+        if self.ob.layout is not None and kind != "align" and d.coeffs and not self.ob.open_vars(d):
             w, margin, amount = self.margin(d, c, dom, violation, kind, w)
         if never_fits:
             fit = Proved()

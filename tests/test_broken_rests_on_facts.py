@@ -1,0 +1,80 @@
+"""'Broken as linked' only where the linked layout fixes the value.
+
+An undefined symbol (weak or not) has no as-linked address, nor does a GOT slot
+whose place the script's .got decides: such sites are decided over every place
+the model allows, vulnerable at worst, never broken by a guessed address. Both
+cases come from the linkers' own range tests: ld.lld and GNU ld link the same
+object with the same script without a word."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from reachsolve import analyze
+from reachsolve.report.repro import linker_script
+
+WEAK = """\t.text
+\t.weak\twsym
+\t.globl\t_start
+_start:
+\tcbz\tx0, wsym
+\ttbz\tx0, #1, wsym
+\tadr\tx1, wsym
+\tldr\tx2, wsym
+\t.fill\t0x200000, 1, 0
+"""
+GOT = """\t.text
+\t.globl\t_start
+_start:\tnop
+\tldr\tx0, :got:gsym
+\t.data
+\t.globl\tgsym
+gsym:\t.quad 0
+"""
+SCRIPTS = {"weak": "SECTIONS { . = 0x10000; .text : { *(.text) } }\n",
+           "got": "SECTIONS { . = 0; .text : { *(.text) } .got 0xffff8 : { *(.got) } .data : { *(.data) } }\n"}
+
+
+def _build(tmp_path, name, src):
+    (tmp_path / f"{name}.S").write_text(src)
+    (tmp_path / f"{name}.lds").write_text(SCRIPTS[name])
+    subprocess.run([shutil.which("clang"), "--target=aarch64-linux-gnu", "-c", str(tmp_path / f"{name}.S"), "-o",
+                    str(tmp_path / f"{name}.o")], check=True)
+    return tmp_path / f"{name}.o", tmp_path / f"{name}.lds"
+
+
+def _link(linker, obj, lds, out):
+    exe = shutil.which("ld.lld" if linker == "lld" else "aarch64-linux-gnu-ld")
+    return subprocess.run([exe, "-T", str(lds), str(obj), "-o", str(out)], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("placement", ["as-linked", "ordered"])
+def test_undefined_weak_targets_are_never_broken_as_linked(tmp_path, placement):
+    obj, lds = _build(tmp_path, "weak", WEAK)
+    for linker in ("lld", "bfd"):   # both link it: each reference resolves without a word
+        p = _link(linker, obj, lds, tmp_path / f"{linker}.out")
+        assert p.returncode == 0 and "out of range" not in p.stderr, p.stderr
+    r = analyze([str(obj)], linker_script=str(lds), placement=placement)
+    sites = list(r.all_sites())
+    assert len(sites) == 4
+    assert {s.verdict for s in sites} == {"vulnerable"}        # open world: a definition may lie far off
+    assert any("undefined wsym lies in the image" in a for a in r.files[0].assumptions)
+    # each counterexample is a real one: ld.lld rejects the site with wsym where the layout puts it
+    s = sites[0]
+    lay = tmp_path / "repro.lds"
+    lay.write_text(linker_script(s, "lld"))
+    p = _link("lld", obj, lay, tmp_path / "repro.out")
+    assert p.returncode != 0 and "out of range" in p.stderr and s.reloc in p.stderr
+
+
+def test_a_got_slot_the_script_places_is_not_judged_by_a_guessed_address(tmp_path):
+    obj, lds = _build(tmp_path, "got", GOT)
+    p = _link("bfd", obj, lds, tmp_path / "bfd.out")      # ld.lld 14 does not know GOT_LD_PREL19
+    assert p.returncode == 0, p.stderr
+    r = analyze([str(obj)], linker_script=str(lds), placement="as-linked", linker="bfd")
+    (s,) = r.all_sites()
+    assert s.reloc == "R_AARCH64_GOT_LD_PREL19" and s.verdict != "broken"
+    assert any("GOT slots lie anywhere" in a for a in r.files[0].assumptions)
