@@ -327,9 +327,7 @@ class OrderedFrame(FreeFrame):
         for v, s in sorted(self.slots.items()):
             if v in env:
                 continue
-            if v in self._sym_terms:
-                env[v] = self.L.value(self._sym_terms[v], env)
-            elif v in partial:
+            if v in partial:  # (symbols the script defines are never slots: they are set below)
                 env[v] = partial[v]
             else:
                 at = -(-end // s.align) * s.align
