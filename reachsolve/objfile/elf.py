@@ -8,6 +8,8 @@ a corrupt file raises :class:`InputError` with one line, never a traceback.
 """
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,7 +29,7 @@ SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHF_TLS, SHF_COMPRESSED, SHF_EXCLUDE = 0x400, 0x800, 0x80000000
 SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON, SHN_XINDEX = 0, 0xFF00, 0xFFF1, 0xFFF2, 0xFFFF
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
-STT_SECTION = 3
+STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION, STT_GNU_IFUNC = 0, 1, 2, 3, 10
 SYM_UNDEF, SYM_ABS, SYM_COMMON = -1, -2, -3  # codes in ObjectFile.symbol_section
 # Sections that are tables of the object itself: a relocation section's sh_info
 # naming one of them is corrupt.
@@ -348,6 +350,61 @@ class ObjectFile:
 
     def symbol_name(self, i: int) -> str:
         return self._cstr(self._strtab, int(self.symbols["name"][i]), f"symbol {i}") if len(self._strtab) else ""
+
+    def enclosing_symbol(self, section: int, offset: int) -> tuple[str, int] | None:
+        """(name, offset from it) of what a person calls the place ``section+offset``: the
+        nearest name before it, a function or a global label (an assembler entry point such
+        as __guest_exit_panic inside __guest_enter); where that is a local label, the
+        function holding the place if one does. Mapping symbols ($x, $d) and section
+        symbols are not names."""
+        table = self._places().get(section)
+        if not table:
+            return None
+        starts, entries = table
+        k = bisect.bisect_right(starts, offset)
+        if not k:
+            return None
+        start, _, name, func, glob = entries[k - 1]
+        if func or glob:
+            return name, offset - start
+        for s, size, n, f, _ in reversed(entries[:k - 1]):   # a local label: is it inside a function?
+            if f:
+                return (n, offset - s) if offset < s + size else (name, offset - start)
+        return name, offset - start
+
+    def _places(self) -> dict[int, tuple[list[int], list[tuple]]]:
+        """Per section, the symbols that name places in it, sorted; built on first use."""
+        cached = getattr(self, "_places_cache", None)
+        if cached is not None:
+            return cached
+        out: dict[int, list] = {}
+        if len(self.symbols) > 1:
+            types = self.symbols["info"] & 0xF
+            binds = self.symbols["info"] >> 4
+            keep = ((self.symbol_section > 0) & ((types == STT_NOTYPE) | (types == STT_OBJECT) |
+                                                 (types == STT_FUNC) | (types == STT_GNU_IFUNC)))
+            keep[0] = False
+            idx = np.nonzero(keep)[0]
+            names = self.symbol_names(idx)
+            for i, name in zip(idx.tolist(), names):
+                if not name or name.startswith("$"):
+                    continue
+                t = int(types[i])
+                key = (int(self.symbols["value"][i]), t not in (STT_FUNC, STT_GNU_IFUNC),
+                       int(binds[i]) == STB_LOCAL, name)
+                out.setdefault(int(self.symbol_section[i]), []).append(
+                    (key, (key[0], int(self.symbols["size"][i]), name, not key[1], not key[2])))
+        places = {}
+        for sec, rows in out.items():
+            rows.sort(key=lambda r: r[0])
+            # One entry per start: the preferred one (a function, then global, then by name).
+            by_start: dict[int, tuple] = {}
+            for key, entry in rows:
+                by_start.setdefault(key[0], entry)
+            entries = [by_start[s] for s in sorted(by_start)]
+            places[sec] = ([e[0] for e in entries], entries)
+        self._places_cache = places
+        return places
 
     def symbol_label(self, i: int) -> str:
         """The name a person would use: section symbols are named by their section."""

@@ -69,6 +69,9 @@ class SiteResult:
     notes: tuple[str, ...] = ()    # the words of ``note_records``
     as_linked: int | None = None   # the value in the as-linked layout (script models)
     margin: int | None = None      # least growth (bytes) that breaks a vulnerable site (script models)
+    # The function (or nearest label) holding the site and the offset in it: for the sites
+    # decided one by one (every finding); None for proof-table rows, whose expansion is lazy.
+    function: tuple[str, int] | None = field(default=None, compare=False)
     record: Reason | None = field(default=None, compare=False)      # the decision as data
     note_records: tuple[Note, ...] = field(default=(), compare=False)
 

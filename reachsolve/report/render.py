@@ -41,7 +41,8 @@ def text(report: Report, verbose: bool = False) -> str:
         if s.verdict == Verdict.ROBUST and not verbose:
             continue
         lines.append(_headline(s))
-        lines.append(f"  >>> {s.instruction}   value = {s.expression}")
+        at = f"{s.function[0]}+{s.function[1]:#x}: " if s.function else ""
+        lines.append(f"  >>> {at}{s.instruction}   value = {s.expression}")
         lines.append(f"  >>> {s.verdict}: {s.reason}")
         ce = s.counterexample
         if ce is not None:
@@ -106,6 +107,7 @@ def _ce(ce: Counterexample | None, layouts: _Layouts):
 def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
     return {
         "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
+        "function": {"name": s.function[0], "offset": s.function[1]} if s.function else None,
         "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
         "instruction": s.instruction, "expression": s.expression,
         "range": list(s.range) if s.range is not None else None, "granule": s.granule,
@@ -208,7 +210,8 @@ def to_sarif(report: Report, include_robust: bool = False) -> str:
     for s in (report.sites if include_robust else report.listed):
         if s.verdict == Verdict.ROBUST and not include_robust:
             continue
-        props = {"reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "expression": s.expression,
+        props = {"function": f"{s.function[0]}+{s.function[1]:#x}" if s.function else None,
+                 "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "expression": s.expression,
                  "range": list(s.range) if s.range else None, "instruction": s.instruction}
         if s.counterexample:
             ce = s.counterexample
