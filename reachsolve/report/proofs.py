@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 
 class Verdict(enum.StrEnum):
+    """A site's one verdict (a str: compares and serializes as its value)."""
+
     ROBUST = "robust"          # proved for every layout of the model
     VULNERABLE = "vulnerable"  # some layouts fail; a re-checked counterexample is given
     BROKEN = "broken"          # no layout fits, or the as-linked one fails
