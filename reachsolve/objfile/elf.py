@@ -414,6 +414,11 @@ class ObjectFile:
                 return self.sections[sec].name
         return self.symbol_name(i)
 
+    def header_tables(self) -> tuple[np.ndarray, int, dict[str, np.dtype]]:
+        """The section header table as read, its file offset, and the dtypes of this object's
+        tables: what objfile/patch.py needs to write a modified copy."""
+        return self._shdr, self._shoff, self._dt
+
     # -- relocations ----------------------------------------------------------------
     def read_relocations(self) -> "Relocations":
         """Every SHT_RELA and SHT_REL table, validated, as one set of columns.

@@ -28,6 +28,7 @@ from ..report.reasons import note, reason
 from . import backend
 from .context import ObjectContext
 from .decide import Decider, group_key
+from .fix import attach as attach_fixes
 from .recheck import fits, recheck
 from .screen import screen
 from .witness import Decision, undecided
@@ -72,11 +73,12 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
         record=v.record, note_records=v.notes, function=obj.enclosing_symbol(site.section, site.offset))
 
 
-def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
+def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fixes: bool = True
                    ) -> tuple[list[SiteResult], ProofTable | None, FileSummary, ObjectContext]:
     """Decide every site of ``obj``: column-wise proofs first (screen.py), the rest one by one.
 
     ``columns=False`` decides every site one by one (tests compare the two paths).
+    ``fixes``: decide a rewrite of each failing site (prove/fix.py).
     """
     backend.new_session()
     ob = ObjectContext(obj, model)
@@ -123,7 +125,13 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True
         for i, v in zip(idx, dec.decide([sites[i] for i in idx])):
             verdicts[i] = v
     shared: dict = {}
-    results = sorted((_result(ob, sites[i], verdicts[i], as_linked.get(i), shared) for i in rest), key=lambda r: r.key)
+    pairs = sorted(((i, _result(ob, sites[i], verdicts[i], as_linked.get(i), shared)) for i in rest),
+                   key=lambda p: p[1].key)
+    results = [r for _, r in pairs]
+    if fixes and any(v.verdict != Verdict.ROBUST for v in verdicts.values()):
+        # Decide a rewrite of every failing site in the rewritten object (one more analysis).
+        fixed = attach_fixes(ob, [(sites[i], verdicts[i].record, r) for i, r in pairs], analyze_object)
+        results = [fixed.get(r.key, r) for r in results]
     nrel = obj.relocation_count
     summary = FileSummary(obj.name, len(obj.sections), nrel, tuple(sorted(ob.cols.unchecked.items())),
                           ob.cols.skipped_nonalloc, tuple(ob.assumptions), tuple(sorted(ob.stats.items())))

@@ -74,6 +74,9 @@ class SiteResult:
     function: tuple[str, int] | None = field(default=None, compare=False)
     record: Reason | None = field(default=None, compare=False)      # the decision as data
     note_records: tuple[Note, ...] = field(default=(), compare=False)
+    # What to write instead, decided under the same model (prove/fix.py); None: robust, or
+    # nothing to say. A report.fixes.Fix.
+    fix: object = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple:

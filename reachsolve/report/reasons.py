@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..target.policy import PROFILE_LABEL
+from .fixes import Fix, FixDecision, FixKind, Remedy
 from .proofs import (Failure, FailureKind, FitUndecided, Margin, Problem, Proof, ProofKind, Reason, Undecided,
                      VeneerNote)
 
@@ -97,3 +98,76 @@ def note(n) -> str:
     if isinstance(n, FitUndecided):
         return f"whether any layout fits is undecided: {n.why}"
     raise TypeError(n)
+
+
+def reach(rng: tuple[int, int] | None) -> str:
+    """A signed range as people say it: [-2^27, 2^27-4] is "±128 MiB"."""
+    if rng is None:
+        return ""
+    n = -rng[0]
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"±{n >> shift} {unit}"
+    return f"[{rng[0]:#x}, {rng[1]:#x}]"
+
+
+def _changed(d: FixDecision) -> str:
+    parts = [f"{c.section}+{c.offset:#x} {c.reloc} {c.before} -> {c.after}" for c in d.changed]
+    more = f" and {d.more_changed} more" if d.more_changed else ""
+    n = len(d.changed) + d.more_changed
+    return f"the growth changes the verdict of {n} other site{'s' if n > 1 else ''}: " + "; ".join(parts) + more
+
+
+def _advice(d: FixDecision) -> str:
+    r = d.remedy
+    if r is Remedy.ALIGN:
+        return (f"no rewrite reaches a misaligned target: align {d.target} to {d.granule} bytes "
+                f"(.balign {d.granule} before it in assembly, __aligned({d.granule}) in C)")
+    if r is Remedy.WIDEN:
+        return f"no instruction to rewrite: widen the word to {d.wider}"
+    if r is Remedy.MOVW:
+        return f"the value needs more than this move-wide group: add a movk with {d.wider} for the next 16 bits"
+    if r is Remedy.LITERAL:
+        return (f"adrp reaches ±4 GiB and no shorter form reaches further: load the address of {d.target} from a "
+                f"literal pool (ldr Xd, ={d.target}, an R_AARCH64_ABS64 word)")
+    if r is Remedy.GOT:
+        return (f"no plain rewrite of a GOT literal load: use adrp Xt, :got:{d.target} and "
+                f"ldr Xt, [Xt, :got_lo12:{d.target}] (±4 GiB)")
+    return "adr into the zero register writes nothing: delete it"
+
+
+def fix(d: FixDecision) -> Fix:
+    """The words of a fix decision (report/fixes.py), as reports show them."""
+    if d.kind is FixKind.ADVICE:
+        return Fix(d.asm, "", "none", _advice(d), d)
+    parts = []
+    if d.verdict is None:
+        parts.append(f"the rewrite could not be decided: {d.why}")
+    else:
+        ok = [f"{s.reloc} ({s.section}+{s.offset:#x})" for s in d.sites if s.verdict == "robust"]
+        head = f"{d.verdict} under model {d.model}"
+        if ok:
+            head += f": the new {' and '.join(ok)} {'fits' if len(ok) == 1 else 'fit'} in every layout"
+        parts.append(head)
+        for s in d.sites:
+            if s.verdict != "robust":
+                parts.append(f"the new {s.reloc} ({s.section}+{s.offset:#x}) is {s.verdict}: {s.reason}")
+        grown = ", ".join(f"{s} grown by {n:#x} bytes" for s, n in d.grown if n)
+        together = f", this object's {d.others + 1} fixes applied together" if d.others else ""
+        if grown or together:
+            parts.append(f"decided with {grown or 'no section grown'}{together}")
+    if d.form == "b.always":
+        parts.append("a branch that is always taken is a plain b")
+    if d.scratch and d.form in ("b", "bl"):
+        parts.append(f"{d.scratch} is clobbered (IP0, as a linker's veneer would clobber it)")
+    elif d.scratch:
+        parts.append(f"{d.scratch} stands for a free general register of your choice, which the sequence "
+                     f"clobbers (the verdict does not depend on which)")
+    if d.align is not None and d.align[0] > d.align[1]:
+        parts.append(f"the :lo12: load needs {d.target} aligned to {d.align[0]} bytes; the literal needed "
+                     f"{d.align[1]}")
+    if d.assumptions:
+        parts.append("it rests on: " + "; ".join(d.assumptions))
+    if d.changed or d.more_changed:
+        parts.append(_changed(d))
+    return Fix(d.asm, reach(d.reach), str(d.verdict) if d.verdict is not None else "unknown", "; ".join(parts), d)

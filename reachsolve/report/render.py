@@ -51,6 +51,7 @@ def text(report: Report, verbose: bool = False) -> str:
             lines.append(f"  >>> encodes as: {ce.encoded}; wanted {ce.wanted}; rejected by: {who}")
         for n in s.notes:
             lines.append(f"  >>> note: {n}")
+        lines.extend(fix_lines(s))
     for e in report.errors:
         lines.append(f"error: {e.file}: {e.message}")
     c = report.summary
@@ -65,6 +66,21 @@ def text(report: Report, verbose: bool = False) -> str:
     if report.errors:
         lines.append(f"{len(report.errors)} input errors")
     return "\n".join(lines) + "\n"
+
+
+def fix_lines(s: SiteResult) -> list[str]:
+    """The fix under a finding: the rewrite with its verdict and reach, then its note."""
+    f = s.fix
+    if f is None:
+        return []
+    if f.verdict == "none":
+        return ([f"  >>> fix (advice): {'; '.join(f.asm)}"] if f.asm else []) + [f"  >>> fix (advice): {f.note}"]
+    return [f"  >>> fix ({f.verdict}, reach {f.reach}): {'; '.join(f.asm)}", f"  >>> fix note: {f.note}"]
+
+
+def _fix(s: SiteResult) -> dict | None:
+    f = s.fix
+    return None if f is None else {"asm": list(f.asm), "reach": f.reach, "verdict": f.verdict, "note": f.note}
 
 
 class _Layouts:
@@ -114,6 +130,7 @@ def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
         "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
         "margin": s.margin,
         "counterexample": _ce(s.counterexample, layouts),
+        "fix": _fix(s),
     }
 
 

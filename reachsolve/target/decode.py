@@ -98,3 +98,57 @@ def decode_uncached(word: int, address: int) -> str:
     for i in _engine().disasm(word.to_bytes(4, "little"), address, 1):
         return f"{i.mnemonic} {i.op_str}".strip()
     return f".inst {word:#010x}"
+
+
+_CONDS = ("eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv")
+
+
+@dataclass(frozen=True)
+class Operands:
+    """The operands of a branch, adr or literal load, read from its encoding bits (Arm ARM
+    C4.1: compare-and-branch, test-and-branch, conditional branch, PC-rel. addressing, load
+    register (literal)); never from capstone's text, which spells x29/x30 as fp/lr.
+
+    ``op`` is the mnemonic (``b.cond`` for every condition, ``ldr``/``ldrsw``/``prfm`` for the
+    literal loads), ``reg`` Rt/Rd (the prefetch operation for prfm), ``bank`` its register
+    file (``x``/``w`` general, ``s``/``d``/``q`` FP/SIMD, ``""`` none), ``cond`` the condition
+    number, ``bit`` the tested bit."""
+
+    op: str
+    reg: int = 0
+    bank: str = ""
+    cond: int | None = None
+    bit: int | None = None
+
+    @property
+    def register(self) -> str:
+        """Rt/Rd as an assembler writes it (register 31 is the zero register here)."""
+        if self.bank in ("x", "w"):
+            return f"{self.bank}zr" if self.reg == 31 else f"{self.bank}{self.reg}"
+        return f"{self.bank}{self.reg}"
+
+
+def cond_name(cond: int) -> str:
+    return _CONDS[cond & 15]
+
+
+def operands(word: int) -> Operands | None:
+    """The operands of ``word`` if it is one of the instructions a rewrite replaces, else None."""
+    rt = word & 31
+    if (word & 0x7E000000) == 0x34000000:      # CBZ/CBNZ: sf 011010 op imm19 Rt
+        return Operands("cbnz" if word >> 24 & 1 else "cbz", rt, "x" if word >> 31 else "w")
+    if (word & 0x7E000000) == 0x36000000:      # TBZ/TBNZ: b5 011011 op b40 imm14 Rt
+        bit = (word >> 31) << 5 | (word >> 19) & 31
+        return Operands("tbnz" if word >> 24 & 1 else "tbz", rt, "x" if bit >= 32 else "w", bit=bit)
+    if (word & 0xFF000010) == 0x54000000:      # B.cond: 0101010 0 imm19 0 cond
+        return Operands("b.cond", cond=word & 15)
+    if (word & 0x7C000000) == 0x14000000:      # B/BL: op 00101 imm26
+        return Operands("bl" if word >> 31 else "b")
+    if (word & 0x1F000000) == 0x10000000:      # ADR/ADRP: op immlo 10000 immhi Rd
+        return Operands("adrp" if word >> 31 else "adr", rt, "x")
+    if (word & 0x3B000000) == 0x18000000:      # LDR (literal): opc 011 V 00 imm19 Rt
+        opc, simd = word >> 30, word >> 26 & 1
+        if simd:
+            return None if opc == 3 else Operands("ldr", rt, "sdq"[opc])
+        return Operands(("ldr", "ldr", "ldrsw", "prfm")[opc], rt, ("w", "x", "x", "")[opc])
+    return None
