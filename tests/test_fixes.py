@@ -223,3 +223,23 @@ def test_operands_from_the_encoding_agree_with_capstone(objdir):
                 assert int(words[2].lstrip("#"), 0) == ops.bit
             seen += 1
     assert seen > 40
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("model", ["script", "arm64-kernel"])
+def test_prefix_kernel_fixes_are_the_2021_fix(model):
+    """The pre-fix KVM entry code in a real vmlinux.o: the fix the kernel took, proved robust."""
+    from reachsolve.model.files import load_model, with_script
+    from testsupport.corpora import corpus_path
+
+    p = corpus_path("tiny-prefix")
+    if p is None or not (p / "vmlinux.o").exists():
+        pytest.skip("corpus tiny-prefix not built (python -m benchmarks.corpus tiny-prefix)")
+    m = with_script(load_model("free"), str(p / "vmlinux.lds")) if model == "script" else load_model(model)
+    report = analyze([str(p / "vmlinux.o")], m)
+    fix = {s.reloc: s.fix for s in report.findings()}
+    assert fix["R_AARCH64_CONDBR19"].asm == ("cbnz x0, 1f", "b hyp_panic", "1:")
+    assert fix["R_AARCH64_ADR_PREL_LO21"].asm == ("adrp x1, hyp_panic", "add x1, x1, :lo12:hyp_panic")
+    for f in fix.values():
+        assert f.verdict == "robust" and not f.decision.changed, f.note
+        assert f.decision.grown == ((".text", 8),)
