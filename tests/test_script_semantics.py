@@ -99,3 +99,62 @@ def test_init_priority_is_numeric_not_by_name(sort_obj, tmp_path):
     for ld in ("lld", "bfd"):
         at = placed(sort_obj, lds, ld)
         assert at["ia_5"] < at["ia_100"] and at["ct_100"] < at["ct_5"], ld
+
+
+# -- archive members -------------------------------------------------------------------
+
+# pattern -> (ld.lld takes lib.a(foo.o), GNU ld takes it), as both linkers were seen to do
+MEMBER_PATTERNS = {"*foo.o": (True, True), "lib.a:foo.o": (True, True), "*lib.a:foo.o": (True, True),
+                   "lib.a:": (False, True), ":foo.o": (False, False), "f*": (False, True), "*:": (False, True),
+                   "lib.a*": (True, False), "*.a:f*": (True, True)}
+# (A plain name such as foo.o is also a file GNU ld opens, so it is not a pattern test.)
+
+
+@pytest.fixture(scope="module")
+def archive(objdir, tmp_path_factory):
+    """lib.a holding foo.o twice (different contents), made with llvm-ar."""
+    d = tmp_path_factory.mktemp("ar")
+    for i, src in enumerate(("member_foo.S", "member_foo2.S")):
+        (d / f"v{i}").mkdir()
+        o = assemble(HERE / src, objdir)
+        (d / f"v{i}" / "foo.o").write_bytes(o.read_bytes())
+    subprocess.run([tool("ar"), "rc", str(d / "lib.a"), str(d / "v0" / "foo.o"), str(d / "v1" / "foo.o")],
+                   check=True)
+    return d / "lib.a"
+
+
+def _member_link(ld: str, lib: Path, pattern: str, pull: str, work: Path) -> dict[str, int]:
+    """Link the one member defining ``pull`` from lib.a, named as in its directory."""
+    work.mkdir(parents=True, exist_ok=True)
+    lds = work / "t.lds"
+    lds.write_text(f"SECTIONS {{ . = 0x10000; .first : {{ {pattern}(.text.m) }} .rest 0x20000 : {{ *(.text*) }} }}\n")
+    cmd = [tool(ld), "-m", "aarch64linux", "-T", str(lds), "-u", pull, "lib.a", "-o", str(work / "out"), "-e", "0"]
+    if ld == "bfd":
+        cmd.append("--no-warn-rwx-segments")
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=lib.parent, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return nm(work / "out")
+
+
+@pytest.mark.parametrize("pattern", sorted(MEMBER_PATTERNS))
+def test_archive_member_file_patterns(archive, tmp_path, pattern):
+    from reachsolve.objfile.inputs import load
+    blobs = load(str(archive))
+    assert [b.name for b in blobs] == [f"{archive}(foo.o)", f"{archive}(foo.o)#2"]
+    for k, (blob, label) in enumerate(zip(blobs, ("foo_a", "foo_b"))):
+        obj = tmp_path / f"m{k}.o"
+        obj.write_bytes(blob.data)
+        o = read_object(blob.name, blob.data)
+        lds = tmp_path / f"{k}.lds"
+        lds.write_text(f"SECTIONS {{ . = 0x10000; .first : {{ {pattern}(.text.m) }} "
+                       f".rest 0x20000 : {{ *(.text*) }} }}\n")
+        for ld, takes in zip(("lld", "bfd"), MEMBER_PATTERNS[pattern]):
+            got = _member_link(ld, archive, pattern, label, tmp_path / f"{ld}{k}")
+            assert (got[label] < 0x20000) == takes, (pattern, ld, label)
+            ob = ObjectContext(o, with_script(LayoutModel(linker=ld), str(lds), "as-linked"))
+            sec = next(s.index for s in o.sections if s.name == ".text.m")
+            assert ob.feasible[("sec", sec)] == got[label], (pattern, ld, label)
+        lld_takes, bfd_takes = MEMBER_PATTERNS[pattern]
+        if lld_takes != bfd_takes:
+            with pytest.raises(ModelError, match="take different sections of .*lib.a\\(foo.o\\)"):
+                ObjectContext(o, with_script(LayoutModel(), str(lds), "as-linked"))
