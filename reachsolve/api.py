@@ -39,11 +39,34 @@ def load_model(name_or_path: str | LayoutModel = "free", *, linker_script: str |
         free = placement == "free"
         model = replace(model, placement=placement, script=None if free else model.script,
                         script_path="" if free else model.script_path)
+    defsym = overrides.pop("defsym", None)
+    if defsym:
+        model = replace(model, defsym=_defsym(model.defsym, defsym))
     unknown = sorted(set(overrides) - set(_OVERRIDES))
     if unknown:
         raise ModelError(f"unknown model option {unknown[0]!r}; known: {', '.join(_OVERRIDES)}")
     over = {k: (tuple(v) if k == "no_veneers" else v) for k, v in overrides.items() if v is not None}
     return replace(model, **over) if over else model
+
+
+def _defsym(have: tuple, given) -> tuple:
+    """``have`` with ``given`` on top: a mapping ``{NAME: EXPR}`` (the keyword; EXPR a string
+    or an int) or a list of ``"NAME=EXPR"`` texts (--defsym). A later NAME replaces an
+    earlier one, as a later --defsym does for the linkers."""
+    if isinstance(given, dict):
+        new = []
+        for name, v in given.items():
+            if isinstance(v, bool) or not isinstance(v, (str, int)) or not isinstance(name, str):
+                raise ModelError(f"defsym {name!r}: expected an expression (string) or an integer, found "
+                                 f"{type(v).__name__}")
+            new.append((name, f"{name}={v}", "defsym"))
+    else:
+        new = [(t.partition("=")[0].strip(), t, "--defsym") for t in given]
+    out = {n: (n, t, o) for n, t, o in have}
+    for e in new:
+        out.pop(e[0], None)
+        out[e[0]] = e
+    return tuple(out.values())
 
 
 def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, linker_script: str | None = None,

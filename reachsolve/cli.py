@@ -53,6 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="count b/bl overflows as failures")
     p.add_argument("--linker", choices=("lld", "bfd", "both", "module"), default=None,
                    help="whose limits apply (default: the model's; both = ld.lld and GNU ld)")
+    p.add_argument("--defsym", action="append", default=None, metavar="NAME=EXPR",
+                   help="define a symbol as the linkers' --defsym does (with a linker script; repeatable)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per solver query")
     p.add_argument("--rlimit", type=int, default=0, metavar="N",
                    help="z3 resource units per query, a deterministic limit (default: none)")
@@ -125,7 +127,8 @@ def _model(args) -> LayoutModel:
     from .api import load_model
     return load_model(args.model, linker_script=args.linker_script, placement=args.placement,
                       image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
-                      linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit))
+                      linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit),
+                      defsym=args.defsym)
 
 
 _RESERVE = 32 << 20  # room beyond what is held at start: a --jobs worker's own thread, first objects

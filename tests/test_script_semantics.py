@@ -158,3 +158,99 @@ def test_archive_member_file_patterns(archive, tmp_path, pattern):
         if lld_takes != bfd_takes:
             with pytest.raises(ModelError, match="take different sections of .*lib.a\\(foo.o\\)"):
                 ObjectContext(o, with_script(LayoutModel(), str(lds), "as-linked"))
+
+
+# -- --defsym ------------------------------------------------------------------------
+
+def _defsym_link(ld: str, obj: Path, defs: list[str], work: Path):
+    return link(ld, obj, (HERE / "defsym.lds").read_text(), work, extra=[f"--defsym={d}" for d in defs])
+
+
+@pytest.mark.parametrize("defs, fits, grown", [
+    (["EFI_SUBSYSTEM=0xa", "IMAGE_WORDS=_edata-_stext"], True, "robust"),
+    (["EFI_SUBSYSTEM=0x10000", "IMAGE_WORDS=(_edata-_stext)/4"], False, "broken"),
+    # A size over 4 plus 2 fits this build's ABS16, but not an image grown by 256 KiB.
+    (["EFI_SUBSYSTEM=IMAGE_WORDS+2", "IMAGE_WORDS=(_edata-_stext)>>2"], True, "vulnerable"),
+])
+def test_defsym_values_are_the_linkers(objdir, tmp_path, defs, fits, grown):
+    obj = assemble(HERE / "defsym.S", objdir)
+    for ld in ("lld", "bfd"):
+        p = _defsym_link(ld, obj, defs, tmp_path / ld)
+        assert (p.returncode == 0) == fits, (ld, p.stderr)
+        if fits:
+            got = nm(tmp_path / ld / f"{ld}.out")
+    for placement in ("as-linked", "ordered"):
+        r = analyze([str(obj)], linker_script=str(HERE / "defsym.lds"), placement=placement, defsym=defs)
+        assert not r.errors, r.errors
+        by = {s.offset: s for s in r.all_sites()}
+        sub, size = by[0], by[4]
+        want = grown if placement == "ordered" else ("robust" if fits else "broken")
+        assert sub.verdict == want, (placement, sub.reason)
+        assert size.verdict == "robust"
+        if fits and placement == "as-linked":
+            assert sub.as_linked == got["EFI_SUBSYSTEM"] and size.as_linked == got["IMAGE_WORDS"]
+    # The keyword form and the model-file form mean the same.
+    kw = {d.split("=", 1)[0]: d.split("=", 1)[1] for d in defs}
+    m = tmp_path / "m.toml"
+    m.write_text('placement = "as-linked"\nscript_file = "%s"\n[defsym]\n%s\n'
+                 % (HERE / "defsym.lds", "\n".join(f'{k} = "{v}"' for k, v in kw.items())))
+    a = analyze([str(obj)], str(m))
+    b = analyze([str(obj)], linker_script=str(HERE / "defsym.lds"), placement="as-linked", defsym=kw)
+    assert [(s.offset, s.verdict, s.as_linked) for s in a.all_sites()] == \
+        [(s.offset, s.verdict, s.as_linked) for s in b.all_sites()]
+
+
+def test_defsym_wins_over_the_script(objdir, tmp_path):
+    """Both linkers let --defsym replace a script's own definition of the name."""
+    obj = assemble(HERE / "defsym.S", objdir)
+    text = (HERE / "defsym.lds").read_text().replace("_edata = .;", "_edata = .; EFI_SUBSYSTEM = 0x10000;")
+    lds = tmp_path / "s.lds"
+    lds.write_text(text)
+    defs = ["EFI_SUBSYSTEM=0xb", "IMAGE_WORDS=1"]
+    for ld in ("lld", "bfd"):
+        p = link(ld, obj, text, tmp_path / ld, extra=[f"--defsym={d}" for d in defs])
+        assert p.returncode == 0, p.stderr
+        assert nm(tmp_path / ld / f"{ld}.out")["EFI_SUBSYSTEM"] == 0xb
+    r = analyze([str(obj)], linker_script=str(lds), placement="as-linked", defsym=defs)
+    assert {s.offset: s.as_linked for s in r.all_sites()}[0] == 0xb
+    # Without --defsym the script's definition settles it: 0x10000 overflows the ABS16.
+    r = analyze([str(obj)], linker_script=str(lds), placement="as-linked", defsym=["IMAGE_WORDS=1"])
+    assert {s.offset: s.verdict for s in r.all_sites()}[0] == "broken"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--defsym", "EFI_SUBSYSTEM=("], "--defsym EFI_SUBSYSTEM=(: expected an expression"),
+    (["--defsym", "EFI_SUBSYSTEM"], "--defsym EFI_SUBSYSTEM: expected NAME=EXPRESSION"),
+    (["--defsym", "X=1;SECTIONS{}"], "expected NAME=EXPRESSION"),
+    (["--defsym", "EFI_SUBSYSTEM=1/0", "--defsym", "IMAGE_WORDS=1"], "--defsym:1:1: division by zero"),
+    (["--defsym", "EFI_SUBSYSTEM=nowhere", "--defsym", "IMAGE_WORDS=1"], "symbol nowhere is used but defined"),
+])
+def test_bad_defsym_is_one_line_and_exit_2(objdir, args, message):
+    obj = assemble(HERE / "defsym.S", objdir)
+    p = subprocess.run([__import__("sys").executable, "-m", "reachsolve", "check", str(obj), "--linker-script",
+                        str(HERE / "defsym.lds"), *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if "error" in ln]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in p.stderr, p.stderr
+
+
+def test_defsym_needs_a_script_and_model_file_errors(tmp_path):
+    with pytest.raises(ModelError, match="--defsym: needs ordered or as-linked placement"):
+        analyze([], defsym=["X=1"])
+    m = tmp_path / "m.toml"
+    m.write_text('placement = "as-linked"\nscript = "SECTIONS { .text : { *(.text) } }"\n[defsym]\nX = "1 +"\n')
+    with pytest.raises(ModelError, match=r"m\.toml:4: defsym X X=1 \+: expected an expression"):
+        analyze([], str(m))
+    m.write_text('placement = "as-linked"\nscript = "SECTIONS { .text : { *(.text) } }"\n[defsym]\nX = 1.5\n')
+    with pytest.raises(ModelError, match=r"m\.toml:4: defsym X: expected an expression \(string\) or an integer"):
+        analyze([], str(m))
+
+
+def test_image_base_under_a_script_is_an_error(tmp_path):
+    """A script sets the addresses: an image_base beside it is refused, never dropped."""
+    m = tmp_path / "m.toml"
+    m.write_text('placement = "ordered"\nimage_base = "0x40000000"\nscript = "SECTIONS { .text : { *(.text) } }"\n')
+    with pytest.raises(ModelError, match=r"m\.toml: image_base applies to free placement"):
+        analyze([], str(m))
+    with pytest.raises(ModelError, match="image_base applies to free placement"):
+        analyze([], linker_script=str(HERE / "defsym.lds"), image_base=0x40000000)

@@ -20,7 +20,7 @@ from ..script import parser as ldscript
 from .options import LayoutModel, parse_size
 
 _KEYS = {"name", "description", "placement", "image_base", "image_max", "veneers", "no_veneers", "linker",
-         "script", "script_file"}
+         "script", "script_file", "defsym"}
 
 
 def _bundled():
@@ -157,10 +157,20 @@ def parse_model(text: str, path: str, base: str | None = None) -> LayoutModel:
             kw["script_path"] = f"{path} (script)"
         else:
             raise bad("placement", f"{placement} placement needs a script or script_file")
+    table = get("defsym", dict)
+    if table:
+        entries = []
+        for name, v in table.items():
+            where = f"{path}:{_line_of(text, name) or _line_of(text, 'defsym')}: defsym {name}"
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise ModelError(f"{where}: expected an expression (string) or an integer, found {type(v).__name__}")
+            entries.append((name, f"{name}={v}", where))
+        kw["defsym"] = tuple(entries)
     try:
         return LayoutModel(**kw)
     except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from None
+        msg = str(exc)
+        raise ModelError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from None
 
 
 def with_script(model: LayoutModel, script_path: str, placement: str | None = None) -> LayoutModel:

@@ -41,6 +41,7 @@ class LayoutModel:
     script_path: str = ""
     no_veneers: tuple[str, ...] = ()  # globs of input sections whose branches may not use veneers
     origin: str = ""               # the model file it was read from ("" when built in code)
+    defsym: tuple[tuple[str, str, str], ...] = ()  # (name, expression, where given): --defsym NAME=EXPR
 
     def __post_init__(self):
         if self.linker not in PROFILE_CHOICES:
@@ -55,12 +56,30 @@ class LayoutModel:
             # A script sets its own addresses; a base beside it would be silently dropped.
             raise ModelError("image_base applies to free placement; under a linker script the script sets "
                              "the addresses (e.g. `. = ADDRESS;`)")
+        self._check_defsym()
         if not self.origin and self.name != "free":
             from .files import bundled_names
             if self.name in bundled_names():
                 # A name alone would be the free model wearing another model's name.
                 raise ModelError(f"LayoutModel(name={self.name!r}) does not load that model; "
                                  f"use reachsolve.load_model({self.name!r})")
+
+    def _check_defsym(self) -> None:
+        """Each --defsym must read as the linkers read it; it gives a symbol a value in the
+        script's terms, so it needs a script (under free placement nothing evaluates it)."""
+        if not self.defsym:
+            return
+        from ..script.parser import ScriptError, parse_defsym
+        for name, text, origin in self.defsym:
+            try:
+                cmd = parse_defsym(text, origin)
+            except ScriptError as exc:
+                raise ModelError(f"{origin} {text}: {exc.message} (column {exc.col})") from None
+            if cmd.target != name:
+                raise ModelError(f"{origin}: defines {cmd.target}, not {name}")
+        if self.script is None:
+            raise ModelError(f"{self.defsym[0][2]}: needs ordered or as-linked placement with a linker "
+                             f"script; under free placement an undefined symbol lies anywhere in the image")
 
     @property
     def profiles(self) -> tuple[str, ...]:
@@ -74,4 +93,5 @@ class LayoutModel:
         return {"name": self.name, "image_base": self.image_base, "image_max": self.image_max,
                 "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms,
                 "rlimit": self.rlimit, "placement": self.placement, "script": self.script_path or None,
-                "no_veneers": list(self.no_veneers)}
+                "no_veneers": list(self.no_veneers),
+                **({"defsym": {n: t.partition("=")[2] for n, t, _ in self.defsym}} if self.defsym else {})}

@@ -302,6 +302,8 @@ class OrderedFrame(FreeFrame):
         """Walk the chain, inserting growth so that the ``focus`` items (default: all given)
         land where ``partial`` puts them; other items just follow. None if that is impossible."""
         pos = self.L.pos
+        if focus is not None:
+            focus = self._closure(focus)  # a script symbol's auxiliary term stands for chain items
         targets = sorted((pos[v], x) for v, x in partial.items() if v in pos and (focus is None or v in focus))
         extra: dict[int, int] = {}
         env = None

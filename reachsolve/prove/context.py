@@ -52,7 +52,7 @@ class ObjectContext:
             name = cols.label(si) if si and len(obj.symbols) else ""
             gots[("got", si, addend)] = Slot(f"GOT[{name}+{addend:#x}]", 8, 8)
         if model.script is not None:
-            self.layout = ScriptLayout(model.script, obj, model.script_path)
+            self.layout = ScriptLayout(model.script, obj, model.script_path, model.linker, model.defsym)
             self.frame = OrderedFrame(model, self.layout, secs, syms, gots)
             if self.layout.orphans:
                 names = ", ".join(obj.sections[i].name for i in self.layout.orphans[:5])

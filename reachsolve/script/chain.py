@@ -28,6 +28,7 @@ from ..ir import Lin, Var
 from ..objfile.elf import STB_LOCAL, SYM_COMMON, SYM_UNDEF, ObjectFile
 from . import ast as L
 from .match import assign
+from .parser import parse_defsym
 from .terms import SymbolTerms
 
 
@@ -57,6 +58,7 @@ class SymDef:
     provide: bool
     line: int
     col: int
+    origin: str | None = None  # where a definition from outside the script came from (--defsym)
 
 
 def _spec_text(spec: L.InputSpec) -> str:
@@ -68,7 +70,8 @@ def _spec_text(spec: L.InputSpec) -> str:
 class ScriptLayout(SymbolTerms):
     """One object laid out by one script: the chain of items, symbol definitions and ASSERTs."""
 
-    def __init__(self, script: L.Script, obj: ObjectFile, path: str):
+    def __init__(self, script: L.Script, obj: ObjectFile, path: str, linker: str = "both",
+                 defsym: tuple = ()):
         self.script = script
         self.obj = obj
         self.path = path
@@ -87,10 +90,17 @@ class ScriptLayout(SymbolTerms):
         self._objsyms = self._object_symbols()
         self._terms: dict[str, Lin] = {}
         self._busy: set[str] = set()
-        match = assign(script, obj, path)
+        self._src: str | None = None  # set while a --defsym expression is read: errors name it
+        match = assign(script, obj, path, linker)
         self._specs, self.members = match.specs, match.members
         self.spec_of, self.discarded, self.orphans = match.spec_of, match.discarded, match.orphans
         self._walk()
+        # --defsym NAME=EXPR (and a model's [defsym]): an assignment the linkers make after
+        # the script's own, so it wins over a script definition of the same name (ld.lld
+        # and GNU ld both); '.' has no value there.
+        for name, text, origin in defsym:
+            cmd = parse_defsym(text, origin)
+            self.symbols[name] = SymDef(cmd.expr, None, False, cmd.line, cmd.col, origin)
         self._terms.clear()  # terms read during the walk may predate later definitions
         # Fixed addresses, layout-dependent `. +=` and ASSERTs as terms, now that every
         # definition is known (auxiliary variables are numbered in this order).

@@ -18,7 +18,7 @@ from .lexer import (ARG, ASSIGN_LIKE, ASSIGN_OPS, BRACKETS, BUILTINS, CONSTANTS,
                     UNSUPPORTED, Lexer, ScriptError, Token)
 
 __all__ = [
-    "ScriptError", "parse", "parse_file", "MAX_NESTING", "MAX_EXPR_DEPTH",
+    "ScriptError", "parse", "parse_file", "parse_defsym", "MAX_NESTING", "MAX_EXPR_DEPTH",
     "Num", "Sym", "Dot", "Unary", "Binary", "Cond", "Call", "SectionRef", "Const", "RegionRef", "Str",
     "Assign", "Assert", "Pattern", "InputSpec", "Data", "Fill", "Constructors", "CreateObjectSymbols",
     "OutputSection", "OverlaySection", "Overlay", "Sections", "Entry", "OutputArch", "OutputFormat",
@@ -764,3 +764,20 @@ def parse_file(path) -> Script:
     except OSError as e:
         raise ScriptError(name, 0, 0, f"cannot read: {e.strerror or e}") from None
     return parse(text, name)
+
+
+def parse_defsym(text: str, origin: str = "--defsym") -> Assign:
+    """``NAME=EXPR`` as ld.lld and GNU ld take --defsym: one plain assignment whose
+    expression is script syntax over numbers and symbols. ``origin`` labels errors
+    (``--defsym:1:col: ...``); anything but one ``NAME = EXPR`` is a ScriptError."""
+    name, eq, expr = text.partition("=")
+    if not eq or not name.strip() or not expr.strip():
+        raise ScriptError(origin, 1, 1, f"expected NAME=EXPRESSION, found {text!r}")
+    try:
+        (cmd, *rest) = parse(f"{text};", origin).commands or (None,)
+    except ScriptError as exc:
+        # A ';' of our own closes the text: an error there is the text ending too soon.
+        raise ScriptError(origin, exc.line, exc.col, exc.message.replace("';'", "the end")) from None
+    if rest or not isinstance(cmd, Assign) or cmd.op != "=" or cmd.provide or cmd.target == ".":
+        raise ScriptError(origin, 1, 1, f"expected NAME=EXPRESSION, found {text!r}")
+    return cmd

@@ -53,9 +53,10 @@ class SymbolTerms:
 
     def _err(self, node, msg: str) -> ScriptModelError:
         """An error at ``node``, or at the statement being read (expression nodes carry no place)."""
+        path = getattr(self, "_src", None) or self.path
         if hasattr(node, "line"):
-            return ScriptModelError(self.path, node.line, node.col, msg)
-        return ScriptModelError(self.path, *self._at, msg)
+            return ScriptModelError(path, node.line, node.col, msg)
+        return ScriptModelError(path, *self._at, msg)
 
     # -- constants --------------------------------------------------------------------
     def _const(self, e, what: str) -> int:
@@ -72,14 +73,16 @@ class SymbolTerms:
         d = self.symbols.get(name)
         if d is not None:
             if name in self._busy:
-                raise ModelError(f"{self.path}:{d.line}:{d.col}: symbol {name} is defined in terms of itself")
+                raise ModelError(f"{d.origin or self.path}:{d.line}:{d.col}: symbol {name} is defined in terms of itself")
             self._busy.add(name)
             at, self._at = self._at, (d.line, d.col)
+            src, self._src = getattr(self, "_src", None), d.origin
             try:
                 t = self.term(d.expr, d.dot)
             finally:
                 self._busy.discard(name)
                 self._at = at
+                self._src = src
         elif name in self._objsyms:
             where, value = self._objsyms[name]
             if where == SYM_ABS:
@@ -115,6 +118,10 @@ class SymbolTerms:
         if isinstance(e, L.Sym):
             t = self.symbol_term(e.name)
             if t is None:
+                src = getattr(self, "_src", None)
+                if src:
+                    raise ModelError(f"{src}: symbol {e.name} is used but defined nowhere (neither the script nor "
+                                     f"the object defines it)")
                 raise ModelError(f"{self.path}: symbol {e.name} is used by the script but defined nowhere")
             return t
         if isinstance(e, L.Unary):
