@@ -254,3 +254,43 @@ def test_image_base_under_a_script_is_an_error(tmp_path):
         analyze([], str(m))
     with pytest.raises(ModelError, match="image_base applies to free placement"):
         analyze([], linker_script=str(HERE / "defsym.lds"), image_base=0x40000000)
+
+
+# -- margins under ALIGN -------------------------------------------------------------------
+
+def test_margin_is_input_growth_through_an_align(objdir, tmp_path):
+    """The margin is the least input that breaks the site: 0xfeffc bytes after .text.a,
+    not the 0xff000 the distance grows by. Both linkers: a padding section of the
+    margin's size after .text.a breaks the cbz, one of 4 bytes less does not."""
+    from testsupport.toolchain import assemble_text
+    obj = assemble(HERE / "align_gap.S", objdir)
+    r = analyze([str(obj)], linker_script=str(HERE / "align_gap.lds"))
+    (s,) = [x for x in r.all_sites() if x.offset == 0 and x.section == ".text.a"]
+    assert s.verdict == "vulnerable" and s.as_linked == 0x1000
+    assert s.margin == 0xfeffc, hex(s.margin or 0)
+    assert "breaks once 0xfeffc more bytes lie between .text.a and .text.c" in s.reason
+    text = (HERE / "align_gap.lds").read_text()
+    for pad, fails in ((s.margin, True), (s.margin - 4, False)):
+        padobj = assemble_text(f'\t.section .text.a, "ax", %progbits\n\t.p2align 2\n\t.space {pad:#x}\n',
+                               tmp_path / f"pad{pad:x}.o")
+        for ld in ("lld", "bfd"):
+            p = link(ld, obj, text, tmp_path / f"{ld}{pad:x}", extra=[str(padobj)])
+            broke = p.returncode != 0 and "R_AARCH64_CONDBR19" in p.stderr
+            assert broke == fails, (ld, hex(pad), p.stderr[-300:])
+
+
+def test_margin_counts_padding_an_alignment_absorbs(objdir):
+    """Input that only fills the padding before ALIGN(0x1000) moves nothing after it:
+    moving .text.c by anything up to 0x1000 takes the same input, 0xff9 bytes (0xffc
+    in 4-byte units), and one byte more of distance takes another 0x1000."""
+    from reachsolve.prove.context import ObjectContext
+    obj = assemble(HERE / "align_gap.S", objdir)
+    ob = ObjectContext(read_object(obj.name, obj.read_bytes()),
+                       with_script(LayoutModel(), str(HERE / "align_gap.lds"), "ordered"))
+    L = ob.layout
+    a = next(it.var for it in L.items if it.label == ".text.a")
+    c = next(it.var for it in L.items if it.label == ".text.c")
+    # Moving .text.c by 1..0x1000 takes 0x1000 - 8 + 1 bytes, rounded to 4: 0xffc.
+    for need in (1, 4, 0x1000):
+        assert ob.frame.input_margin(a, c, need) == 0xffc
+    assert ob.frame.input_margin(a, c, 0x1001) == 0x1ffc

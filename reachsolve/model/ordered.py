@@ -386,6 +386,73 @@ class OrderedFrame(FreeFrame):
                 out |= self._closure(set(constraint_vars(c)))
         return {v for v in out if v in self.L.pos}
 
+    MARGIN_WORK = 1 << 25  # array cells the input-margin computation may touch
+
+    def input_margin(self, a: Var, b: Var, need: int) -> int | None:
+        """The least bytes of input that, added in the gaps the model allows between chain
+        items ``a`` and ``b``, move ``b`` at least ``need`` bytes further from ``a`` than as
+        linked. Input comes in units of u, the least alignment of the object's sections
+        from ``a`` to ``b`` (more input of the same descriptions is taken to be like them).
+        None: an item between is placed by a layout-dependent expression, no gap lies
+        between, or the work would exceed MARGIN_WORK.
+
+        Alignment is why this is not ``need``: padding before an aligned item absorbs
+        growth (up to the item's slack), and growth before an ALIGN(n) moves what follows
+        in steps of n, so a little input there can move it n. Exact, by dynamic
+        programming over shifts from the as-linked layout (in units of u): F_k(t), the
+        least growth that moves item k by at least t, is F_{k-1} at tau_k(t), the least
+        shift of its predecessor's end (plus growth just before it) that does, and
+        growth g before a gap item makes that min over x <= tau of F_{k-1}(x) + tau - x."""
+        L, env = self.L, self.as_linked
+        i, j = L.pos[a], L.pos[b]
+        if need <= 0 or j <= i:
+            return None
+        steps = []
+        for k in range(i + 1, j + 1):
+            it = L.items[k]
+            if it.pre_expr is not None or (it.fixed is not None and (it.fixed_term is None or it.fixed_term.coeffs)):
+                return None
+            if it.fixed is not None:
+                steps.append(None)  # a fixed address: no growth before it moves it
+                continue
+            prev = L.items[k - 1]
+            slack = env[it.var] - (env[prev.var] + prev.size + it.pre)
+            steps.append((slack, it.align, it.gap))
+        if not any(st is not None and st[2] for st in steps):
+            return None
+        u = min((it.align for it in L.items[i:j + 1] if it.var[0] == "sec"), default=1)
+
+        def tau(t, slack, align):  # in units: least end shift (+ growth) that moves the item t units
+            up = -(-t * u // align) * align
+            least = np.maximum(0, slack + up - align + 1)
+            return np.where(t > 0, -(-least // u), 0)
+
+        dom = [0] * (len(steps) + 1)
+        dom[-1] = -(-need // u)
+        for n in range(len(steps) - 1, -1, -1):
+            st = steps[n]
+            dom[n] = 0 if st is None else int(tau(np.array(dom[n + 1]), st[0], st[1]))
+            if dom[n] > self.MARGIN_WORK:
+                return None
+        if sum(dom) > self.MARGIN_WORK:
+            return None
+        never = np.int64(1 << 60)
+        f = np.full(dom[0] + 1, never, dtype=np.int64)
+        f[0] = 0
+        for n, st in enumerate(steps):
+            size = dom[n + 1] + 1
+            if st is None:
+                f = np.full(size, never, dtype=np.int64)
+                f[0] = 0
+                continue
+            slack, align, gap = st
+            if gap:
+                idx = np.arange(len(f), dtype=np.int64)
+                f = np.minimum.accumulate(f - idx) + idx
+            f = f[tau(np.arange(size, dtype=np.int64), slack, align)]
+        best = int(f[dom[-1]])
+        return best * u if best < never else None
+
     def explain_between(self, a: Var, b: Var, limit: int = 6) -> tuple[list[str], int]:
         """The input descriptions whose content may lie between items ``a`` and ``b``."""
         i, j = sorted((self.L.pos[a], self.L.pos[b]))

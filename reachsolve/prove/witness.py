@@ -87,11 +87,32 @@ class Witnesses:
         chain = [v for v in dict(d.coeffs) if v in L.pos]
         if len(chain) == 2:
             a, b = sorted(chain, key=L.pos.__getitem__)
+            grown = self._input_margin(d, c, a, b, violation)
+            if grown is not None:
+                amount = grown
             specs, more = self.frame.explain_between(a, b)
             m = Margin(amount, (L.items[L.pos[a]].label, L.items[L.pos[b]].label), tuple(specs), more)
         else:
             m = Margin(amount)
         return best.witness, m, amount
+
+    def _input_margin(self, d: Lin, c: int, a, b, violation) -> int | None:
+        """The least growth of input between chain items a and b that breaks the site,
+        when its value is +-(b - a) plus a constant (the frame computes it through the
+        alignments between); None otherwise."""
+        cs = dict(d.coeffs)
+        if len(cs) != 2 or sorted(cs.values()) != [-1, 1] or not isinstance(violation, Between):
+            return None
+        env = self.ob.feasible
+        dist = env[b] - env[a]
+        k0 = d.const + c
+        if cs[b] == 1 and violation.hi >= INF:      # the value grows with b - a: b - a >= lo - k0
+            need = violation.lo - k0 - dist
+        elif cs[b] == -1 and violation.lo <= -INF:  # it shrinks with b - a: b - a >= k0 - hi
+            need = k0 - violation.hi - dist
+        else:
+            return None
+        return self.frame.input_margin(a, b, need) if need > 0 else None
 
     def _layout(self, site, partial, vars) -> tuple[dict | None, list]:
         """A complete, validated layout for a solver answer, and what is wrong with it.
