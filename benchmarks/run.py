@@ -523,10 +523,10 @@ def summarize_reports(paths: list[Path]) -> dict:
     errors, model, version = [], None, None
     non_robust: list[dict] = []
 
+    seen: dict = defaultdict(Counter)   # one report's sites as listed (schema 1 lists all)
+
     def on_site(s):
-        nonlocal nsites
-        nsites += 1
-        by_type[s["reloc"]][s["verdict"]] += 1
+        seen[s["reloc"]][s["verdict"]] += 1
         if s["verdict"] != "robust" and len(non_robust) < 50:
             non_robust.append({k: s.get(k) for k in (
                 "file", "section", "offset", "reloc", "symbol", "verdict", "margin")}
@@ -535,16 +535,24 @@ def summarize_reports(paths: list[Path]) -> dict:
     proved = Counter()
 
     def on_table(t):
-        nonlocal nsites
-        nsites += t["sites"]
         names = t["reloc_names"]
         for r, n in Counter(t["columns"]["reloc"]).items():
-            by_type[names[str(r)]]["robust"] += n
+            seen[names[str(r)]]["robust"] += n
         for k, n in Counter(t["columns"]["proof"]).items():
             proved[t["proof_kinds"][k]] += n
 
     for p in paths:
+        seen.clear()
         top = _stream_report(p, on_site, on_table)
+        files = top.get("files", [])
+        if any("counts" in f for f in files):   # schema 2: per-file counts of every site
+            seen.clear()
+            for f in files:
+                for reloc, per in f.get("counts", {}).items():
+                    seen[reloc].update(per)
+        for reloc, per in seen.items():
+            by_type[reloc].update(per)
+            nsites += sum(per.values())
         summary.update(top.get("summary", {}))
         solver_calls += top.get("solver_calls", 0)
         for f in top.get("files", []):

@@ -22,7 +22,7 @@ from .model.files import with_script
 from .model.options import LayoutModel
 from .report.document import Placement, Report, SiteResult
 
-_OVERRIDES = ("image_base", "image_max", "veneers", "no_veneers", "linker", "timeout_ms", "rlimit")
+_OVERRIDES = ("image_base", "image_max", "veneers", "no_veneers", "linker", "timeout_ms", "rlimit", "min_margin")
 
 
 def load_model(name_or_path: str | LayoutModel = "free", *, linker_script: str | None = None,
@@ -71,17 +71,34 @@ def _defsym(have: tuple, given) -> tuple:
 
 def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, linker_script: str | None = None,
             placement: str | None = None, strict: bool = False, jobs: int = 1, keep_objects: bool = True,
-            columns: bool = True, **overrides) -> Report:
+            columns: bool = True, min_margin: int | None = None, baseline: str | dict | None = None,
+            suppressions: str | dict | None = None, progress=None, **overrides) -> Report:
     """Decide every range-checked site of the objects and archives named by ``paths``.
 
     ``model``: a bundled name, a model file, or a LayoutModel; ``linker_script``,
     ``placement`` and ``overrides`` apply on top (see load_model). Errors go to
-    ``report.errors`` unless ``strict``. ``keep_objects`` keeps what query() needs."""
+    ``report.errors`` unless ``strict``. ``keep_objects`` keeps what query() needs.
+
+    ``min_margin`` flags vulnerable sites with a smaller margin as near (script models
+    only); ``baseline`` (a JSON report's path or parsed dict) marks each finding new,
+    unchanged or updated; ``suppressions`` (a file's path or {fingerprint: reason})
+    accepts findings with a written reason. ``progress(done, total, sites)`` is called
+    as objects finish."""
     from .prove.pipeline import analyze as run
+    from .report.annotate import annotate, read_report, read_suppressions
     if isinstance(paths, str):
         paths = [paths]
-    m = load_model(model, linker_script=linker_script, placement=placement, **overrides)
-    report = run(list(paths), m, jobs=max(1, jobs), columns=columns, keep_objects=keep_objects)
+    m = load_model(model, linker_script=linker_script, placement=placement, min_margin=min_margin, **overrides)
+    min_margin = m.min_margin
+    if min_margin is not None and m.script is None:
+        raise ModelError("min_margin needs a model that gives margins: a linker script "
+                         "(--linker-script, or a model with a script)")
+    old = read_report(baseline) if isinstance(baseline, str) else baseline
+    quiet = read_suppressions(suppressions) if isinstance(suppressions, str) else suppressions
+    report = run(list(paths), m, jobs=max(1, jobs), columns=columns, keep_objects=keep_objects,
+                 progress=progress)
+    report = annotate(report, min_margin=min_margin, baseline=old,
+                      baseline_name=baseline if isinstance(baseline, str) else "", suppressions=quiet)
     if strict and report.errors:
         e = report.errors[0]
         raise InputError(e.file, e.message)

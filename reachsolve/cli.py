@@ -11,10 +11,11 @@ from .errors import ModelError
 from .model.options import LayoutModel, parse_size
 
 
-EXIT_STATUS = ("exit status: 0 when no site fails --fail-on; 1 when one does (by default a vulnerable, broken "
-               "or unknown site: undecided never passes); 2 on a usage or input error, which wins over 1. "
-               "Each bad file is one line on stderr and the other files are still reported in full; when "
-               "both happen, the last stderr line counts the findings.")
+EXIT_STATUS = ("exit status: 0 when no finding fails --fail-on; 1 when one does (by default a vulnerable, broken "
+               "or unknown site: undecided never passes; a suppressed finding fails nothing); 2 on a usage or "
+               "input error, which wins over 1. Each bad file is one line on stderr and the other files are "
+               "still reported in full; when both happen, the last stderr line counts the findings and the "
+               "errors.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,64 +63,145 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
                    help="stop cleanly (input error) instead of using more memory than this")
     p.add_argument("--fail-on", type=_fail_on, default=_fail_on("vulnerable,broken,unknown"), metavar="KINDS",
-                   help="verdicts that make the exit status 1 (default: vulnerable,broken,unknown)")
+                   help="findings that make the exit status 1: a comma list of vulnerable, near, broken, unknown, "
+                        "new (default: vulnerable,broken,unknown)")
+    p.add_argument("--min-margin", type=_size, default=None, metavar="SIZE",
+                   help="flag a vulnerable site whose margin is below SIZE as near (script models)")
+    p.add_argument("--baseline", metavar="OLD.json",
+                   help="mark each finding new, unchanged or updated against an earlier JSON report")
+    p.add_argument("--suppressions", metavar="FILE",
+                   help="TOML file of [[suppress]] fingerprint = ..., reason = ...: reported, not failing")
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the --format report here instead of stdout")
     p.add_argument("--json", metavar="FILE", help="also write the JSON report to FILE")
     p.add_argument("--sarif", metavar="FILE", help="also write the SARIF report to FILE")
-    p.add_argument("-v", "--verbose", action="store_true", help="also list robust sites with their proofs")
+    p.add_argument("--all-sites", action="store_true",
+                   help="JSON: list every site, robust ones and their proof tables included")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also list robust sites with their proofs (text), every site (JSON)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print findings and errors only")
+    p.add_argument("--color", "--colour", dest="color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text report: auto (a terminal, unless NO_COLOR is set), always, never")
 
 
 def _run(args, paths) -> int:
+    from .errors import InputError
     try:
         model = _model(args)
     except ModelError as exc:
         print(f"reachsolve: error: {exc}", file=sys.stderr)
         return 2
     from .api import analyze
-    from .report.render import json_chunks, text, to_sarif
+    from .report.render import json_chunks, text
+    from .report.sarif import to_sarif
+    if "new" in args.fail_on and not args.baseline:
+        print("reachsolve: error: --fail-on new needs --baseline OLD.json", file=sys.stderr)
+        return 2
     if args.max_memory:
         why = _limit_memory(args.max_memory)
         if why:
             print(f"reachsolve: error: {why}", file=sys.stderr)
             return 2
-    report = analyze(paths, model, jobs=max(1, args.jobs), keep_objects=False)
+    progress = _Progress.start(args)
+    try:
+        report = analyze(paths, model, jobs=max(1, args.jobs), keep_objects=False, baseline=args.baseline,
+                         suppressions=args.suppressions, progress=progress)
+    except InputError as exc:      # the baseline or the suppressions file
+        print(f"reachsolve: error: {exc.file}: {exc.message}", file=sys.stderr)
+        return 2
+    except ModelError as exc:
+        print(f"reachsolve: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if progress is not None:
+            progress.close()
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
-    def render(fmt: str):
+    all_sites = args.all_sites or args.verbose
+
+    def render(fmt: str, to_terminal: bool):
         if fmt == "json":
-            return json_chunks(report)
-        return [to_sarif(report) if fmt == "sarif" else text(report, args.verbose)]
+            return _checked(json_chunks(report, all_sites), "json")
+        if fmt == "sarif":
+            return _checked([to_sarif(report)], "sarif")
+        return [text(report, args.verbose, quiet=args.quiet, colour=to_terminal and _colour(args, sys.stdout))]
 
     # One run, several formats: --format goes to stdout (or -o), --json/--sarif to files.
     for path, fmt in ((args.json, "json"), (args.sarif, "sarif"), (args.output, args.format)):
         if path:
             try:
                 with open(path, "w") as f:
-                    f.writelines(render(fmt))
+                    f.writelines(render(fmt, False))
             except OSError as exc:
                 print(f"reachsolve: error: {path}: {exc.strerror}", file=sys.stderr)
                 return 2
     if not args.output:
-        sys.stdout.writelines(render(args.format))
-    failing = [v for v in args.fail_on if report.summary[v]]
+        sys.stdout.writelines(render(args.format, True))
+    failing = report.failing_sites(args.fail_on)
     if report.errors and failing:
         # Exit 2 says an input was bad; this line keeps the findings of the good ones visible.
-        counts = ", ".join(f"{report.summary[v]} {v}" for v in failing)
-        print(f"reachsolve: {counts} in the objects analyzed; {len(report.errors)} input "
+        counts = {}
+        for s in failing:
+            counts[s.verdict] = counts.get(s.verdict, 0) + 1
+        words = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+        print(f"reachsolve: {words} in the objects analyzed; {len(report.errors)} input "
               f"error{'s' if len(report.errors) > 1 else ''}", file=sys.stderr)
     return report.exit_status(args.fail_on)
 
 
+def _checked(chunks, fmt: str):
+    """With REACHSOLVE_SELF_CHECK set (the test suite sets it), every JSON and SARIF report
+    is validated against its schema before it is written."""
+    if not os.environ.get("REACHSOLVE_SELF_CHECK"):
+        return chunks
+    from .report.schema import validate
+    chunks = list(chunks)
+    validate("".join(chunks), fmt)
+    return chunks
+
+
+def _colour(args, stream) -> bool:
+    if args.color != "auto":
+        return args.color == "always"
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+class _Progress:
+    """One progress line on stderr while objects are analyzed: a terminal only, never -q."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.t0 = bar.start_t
+
+    @classmethod
+    def start(cls, args):
+        if args.quiet or not sys.stderr.isatty():
+            return None
+        import shutil
+
+        from tqdm import tqdm
+        cols, rows = shutil.get_terminal_size()   # a terminal of size 0 (some CI ptys) gets 80x24
+        return cls(tqdm(total=None, unit="obj", file=sys.stderr, leave=False, ncols=cols, nrows=rows,
+                        desc="reachsolve", bar_format="{desc}: {n_fmt}/{total_fmt} files {postfix} [{elapsed}]"))
+
+    def __call__(self, done: int, total: int, sites: int) -> None:
+        self.bar.total = total
+        self.bar.set_postfix_str(f"{sites} sites decided", refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _fail_on(text: str) -> tuple:
-    from .report.proofs import Verdict
+    from .report.proofs import VERDICTS, Verdict
+    from .report.proofs import FAIL_KINDS
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    allowed = ("vulnerable", "broken", "unknown")
-    bad = [k for k in kinds if k not in allowed]
+    bad = [k for k in kinds if k not in FAIL_KINDS]
     if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"{bad[0] if bad else text!r} is not a verdict to fail on; "
-                                         f"give a comma list of {', '.join(allowed)}")
-    return tuple(Verdict(k) for k in dict.fromkeys(kinds))
+        raise argparse.ArgumentTypeError(f"{bad[0] if bad else text!r} is not a kind to fail on; "
+                                         f"give a comma list of {', '.join(FAIL_KINDS)}")
+    return tuple(Verdict(k) if k in VERDICTS else k for k in dict.fromkeys(kinds))
 
 
 def _model(args) -> LayoutModel:
@@ -128,7 +210,7 @@ def _model(args) -> LayoutModel:
     return load_model(args.model, linker_script=args.linker_script, placement=args.placement,
                       image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
                       linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit),
-                      defsym=args.defsym)
+                      defsym=args.defsym, min_margin=args.min_margin)
 
 
 _RESERVE = 32 << 20  # room beyond what is held at start: a --jobs worker's own thread, first objects
@@ -178,6 +260,20 @@ def _limit_memory(nbytes: int) -> str | None:
     return None
 
 
+def _diff(old: str, new: str) -> int:
+    from .errors import InputError
+    from .report.annotate import read_report
+    from .report.diff import compare, render, worse
+    try:
+        a, b = read_report(old), read_report(new)
+    except InputError as exc:
+        print(f"reachsolve: error: {exc.file}: {exc.message}", file=sys.stderr)
+        return 2
+    changes, skipped = compare(a, b)
+    sys.stdout.write(render(changes, skipped))
+    return 1 if worse(changes) else 0
+
+
 def demo_object() -> str:
     """Path of the bundled demo object (built from reachsolve/data/demo.S)."""
     return str(resources.files("reachsolve") / "data" / "demo.o")
@@ -192,7 +288,14 @@ def main(argv=None) -> int:
     c.add_argument("files", nargs="+", metavar="FILE")
     d = sub.add_parser("demo", help="run check on the bundled example (the 2021 KVM pattern)")
     _common(d)
+    f = sub.add_parser("diff", help="compare two JSON reports: new findings, fixed ones, margins that moved",
+                       epilog="exit status: 1 when NEW has a new finding, a worse verdict, a smaller margin or "
+                              "a newly near site; 0 otherwise; 2 when a report cannot be read.")
+    f.add_argument("old", metavar="OLD.json")
+    f.add_argument("new", metavar="NEW.json")
     args = p.parse_args(argv)
+    if args.cmd == "diff":
+        return _diff(args.old, args.new)
     if args.max_memory:
         # OpenBLAS's thread buffers (numpy) are 40 MiB of data segment that nothing here uses.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -12,6 +12,7 @@ given to subprocesses only stop a hang.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("reachsolve", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("reachsolve")
+
+# Every JSON and SARIF report the CLI writes in a test (in-process or in a subprocess) is
+# validated against reachsolve's JSON schema and the OASIS SARIF schema before it is written.
+os.environ["REACHSOLVE_SELF_CHECK"] = "1"
 
 
 def pytest_addoption(parser):

@@ -149,7 +149,8 @@ class Run:
 def run_cli(cwd: Path, *files: str, fmt: str = "json") -> Run:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    p = subprocess.run([sys.executable, "-m", "reachsolve", "check", "--format", fmt, *files],
+    every = ["--all-sites"] if fmt == "json" else []   # site_files() counts robust sites too
+    p = subprocess.run([sys.executable, "-m", "reachsolve", "check", "--format", fmt, *every, *files],
                        cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     return Run(p.returncode, p.stdout, p.stderr)
 
@@ -505,7 +506,7 @@ def test_mutated_demo_never_crashes(tmp_path: Path, capsys, edits, cut):
     path.write_bytes(bytes(data))
     capsys.readouterr()
     try:
-        rc = cli.main(["check", "--format", "json", "--timeout", "5", str(path)])
+        rc = cli.main(["check", "--format", "json", "--all-sites", "--timeout", "5", str(path)])
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any escape is the bug under test
         pytest.fail(f"{type(exc).__name__} escaped cli.main: {exc!r}")
     out, err = capsys.readouterr()

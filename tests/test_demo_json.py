@@ -40,9 +40,22 @@ def test_demo_verdicts(capsys):
     assert "relocation R_AARCH64_CONDBR19 out of range" in out
 
 
-def test_json_contract(tmp_path):
+def test_default_json_lists_what_needs_attention_and_counts_the_rest(tmp_path):
     out = tmp_path / "r.json"
     assert main(["check", "--format", "json", "-o", str(out), demo_object()]) == 1
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == 2 and doc["proved"] == []
+    assert {s["verdict"] for s in doc["sites"]} == {"vulnerable"} and len(doc["sites"]) == 2
+    counts = doc["files"][0]["counts"]
+    assert counts["R_AARCH64_CONDBR19"] == {"vulnerable": 1} and counts["R_AARCH64_JUMP26"] == {"robust": 2}
+    per_verdict = {v: sum(c.get(v, 0) for c in counts.values()) for v in doc["summary"]}
+    assert per_verdict == doc["summary"]
+    assert [x["name"] for x in doc["linkers"]] == ["ld.lld", "GNU ld"]
+
+
+def test_json_contract(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["check", "--format", "json", "--all-sites", "-o", str(out), demo_object()]) == 1
     doc = json.loads(out.read_text())
     assert doc["tool"]["name"] == "reachsolve" and doc["tool"]["version"]
     assert doc["model"]["name"] == "free" and doc["model"]["image_max"] == 128 << 20
@@ -53,7 +66,8 @@ def test_json_contract(tmp_path):
     for t in proved:
         cols = t["columns"]
         assert set(cols) == {"section_index", "offset", "reloc", "symbol", "addend", "target_section_index",
-                             "proof", "constant", "span_min", "span_max", "as_linked", "veneered", "veneer_note"}
+                             "word", "proof", "constant", "span_min", "span_max", "value_min", "value_max",
+                             "as_linked", "veneered", "veneer_note"}
         assert all(len(v) == t["sites"] for v in cols.values() if v is not None)
         assert {t["proof_kinds"][k] for k in cols["proof"]} <= {"span", "fixed", "page-span", "page-fixed",
                                                                "aligned", "as-linked"}
@@ -120,7 +134,8 @@ def test_streamed_json_equals_one_document(objdir):
     from reachsolve.report.render import json_chunks, to_dict
     objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
     for r in (analyze(objs), analyze([]), analyze([demo_object()])):
-        assert "".join(json_chunks(r)) == json.dumps(to_dict(r)) + "\n"
+        for every in (False, True):
+            assert "".join(json_chunks(r, every)) == json.dumps(to_dict(r, every)) + "\n"
 
 
 def test_column_proofs_agree_with_one_by_one_decisions(objdir, monkeypatch):
@@ -138,3 +153,26 @@ def test_column_proofs_agree_with_one_by_one_decisions(objdir, monkeypatch):
     from reachsolve.prove import screen
     monkeypatch.setattr(screen, "CHUNK", 3)  # rows screened in pieces give the same table
     assert analyze(objs).sites == analyze(objs, columns=False).sites
+
+
+def test_the_docs_name_every_field_of_the_schema():
+    """docs/README.md's JSON section is checked against the shipped schema, field by field."""
+    from reachsolve.report.schema import report_schema
+    docs = (Path(__file__).parent.parent / "docs" / "README.md").read_text()
+    section = docs[docs.index("## JSON schema"):docs.index("## Library API")]
+    schema = report_schema()
+    assert f'"schema": {schema["properties"]["schema"]["const"]}' in section
+    names = set(schema["properties"]) | set(schema["$defs"]["site"]["properties"])
+    names |= set(schema["properties"]["files"]["items"]["properties"])
+    names |= set(schema["properties"]["proved"]["items"]["properties"]["columns"]["properties"])
+    missing = sorted(n for n in names if f'"{n}"' not in section)
+    assert not missing, f"docs/README.md does not name {missing}"
+
+
+def test_library_reports_validate_against_the_schema(objdir):
+    from reachsolve.report.render import to_dict
+    from reachsolve.report.schema import validate
+    objs = [str(assemble(p, objdir)) for p in sorted((Path(__file__).parent / "fixtures").glob("*.S"))]
+    for r in (analyze(objs), analyze([]), analyze([demo_object()])):
+        for every in (False, True):
+            validate(to_dict(r, every))

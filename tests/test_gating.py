@@ -46,7 +46,7 @@ def test_fail_on_rejects_what_it_does_not_know(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["check", demo_object(), "--fail-on", "robust"])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and err.count("\n") == 1 and "'robust' is not a verdict to fail on" in err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "'robust' is not a kind to fail on" in err
 
 
 def test_a_bad_file_does_not_hide_the_findings(tmp_path, capsys):

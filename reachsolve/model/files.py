@@ -20,7 +20,7 @@ from ..script import parser as ldscript
 from .options import LayoutModel, parse_size
 
 _KEYS = {"name", "description", "placement", "image_base", "image_max", "veneers", "no_veneers", "linker",
-         "script", "script_file", "defsym"}
+         "script", "script_file", "defsym", "min_margin"}
 
 
 def _bundled():
@@ -122,6 +122,14 @@ def parse_model(text: str, path: str, base: str | None = None) -> LayoutModel:
             raise bad(key, "must not be negative")
         if key == "image_max" and kw[key] == 0:
             raise bad(key, "must be positive")
+    mm = get("min_margin", (str, int))
+    if mm is not None:
+        try:
+            kw["min_margin"] = parse_size(mm) if isinstance(mm, str) else mm
+        except ModelError as exc:
+            raise bad("min_margin", str(exc)) from None
+        if kw["min_margin"] <= 0:
+            raise bad("min_margin", "must be positive")
     if get("veneers", bool) is not None:
         kw["veneers"] = doc["veneers"]
     nv = get("no_veneers", list, [])

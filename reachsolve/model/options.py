@@ -42,6 +42,7 @@ class LayoutModel:
     no_veneers: tuple[str, ...] = ()  # globs of input sections whose branches may not use veneers
     origin: str = ""               # the model file it was read from ("" when built in code)
     defsym: tuple[tuple[str, str, str], ...] = ()  # (name, expression, where given): --defsym NAME=EXPR
+    min_margin: int | None = None  # flag vulnerable sites with less margin as "near" (script models)
 
     def __post_init__(self):
         if self.linker not in PROFILE_CHOICES:
@@ -93,5 +94,5 @@ class LayoutModel:
         return {"name": self.name, "image_base": self.image_base, "image_max": self.image_max,
                 "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms,
                 "rlimit": self.rlimit, "placement": self.placement, "script": self.script_path or None,
-                "no_veneers": list(self.no_veneers),
+                "no_veneers": list(self.no_veneers), "min_margin": self.min_margin,
                 **({"defsym": {n: t.partition("=")[2] for n, t, _ in self.defsym}} if self.defsym else {})}

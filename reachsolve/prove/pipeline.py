@@ -157,13 +157,14 @@ def _analyze_blob(task) -> tuple:
 
 
 def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 1, columns: bool = True,
-            keep_objects: bool = False) -> Report:
+            keep_objects: bool = False, progress=None) -> Report:
     """Analyze every object (and archive member) named by ``paths``.
 
     With ``jobs`` > 1 objects are analyzed in a process pool; the report is the same
     byte for byte, because every object is decided on its own and results are sorted.
     ``keep_objects`` keeps each object's decision context (in-process runs only) so that
-    library queries need not read the file again.
+    library queries need not read the file again. ``progress(done, total, sites)`` is
+    called as each object finishes (for a terminal's progress line; it sees no results).
     """
     model = model or LayoutModel()
     sites: list[SiteResult] = []
@@ -186,12 +187,21 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
             else:
                 sources[blob.name] = Source(path, k, hashlib.sha256(blob.data).hexdigest())
                 tasks.append((blob.name, blob.data, model, columns, keep_objects and jobs <= 1))
+    def tell(done: Iterable):
+        outcomes, decided = [], 0
+        for out in done:
+            outcomes.append(out)
+            decided += len(out[0] or ()) + (len(out[1]) if out[1] is not None else 0)
+            if progress is not None:
+                progress(len(outcomes), len(tasks), decided)
+        return outcomes
+
     if jobs > 1 and len(tasks) > 1:
         import concurrent.futures as cf
         with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_analyze_blob, tasks, chunksize=1))
+            outcomes = tell(pool.map(_analyze_blob, tasks, chunksize=1))
     else:
-        outcomes = [_analyze_blob(t) for t in tasks]
+        outcomes = tell(_analyze_blob(t) for t in tasks)
     calls = 0
     tables = []
     kept = {}

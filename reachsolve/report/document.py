@@ -77,10 +77,37 @@ class SiteResult:
     # What to write instead, decided under the same model (prove/fix.py); None: robust, or
     # nothing to say. A report.fixes.Fix.
     fix: object = field(default=None, compare=False)
+    # Set by report.annotate after the decision: none of them changes a verdict.
+    near: bool = field(default=False, compare=False)            # vulnerable with margin < min_margin
+    fingerprint: str = field(default="", compare=False)         # stable identity (report.identity)
+    baseline: "BaselineMark | None" = field(default=None, compare=False)
+    suppression: str | None = field(default=None, compare=False)  # the written reason, if suppressed
 
     @property
     def key(self) -> tuple:
         return (self.file, self.section_index, self.offset, self.reloc)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineMark:
+    """A finding compared with the baseline report: "new", "unchanged" or "updated"
+    (its verdict, margin or near flag changed; the old values are kept)."""
+
+    state: str
+    old_verdict: str | None = None
+    old_margin: int | None = None
+    old_near: bool | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What the baseline held that this run did not find: ``absent`` findings (fixed) in
+    files analyzed again, and ``not_compared`` ones, whose file is missing or failed now.
+    Both hold the old report's site entries (dicts of its JSON)."""
+
+    baseline: str
+    absent: tuple[dict, ...]
+    not_compared: tuple[dict, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +127,10 @@ class FileSummary:
     decisions: tuple[tuple[str, int], ...] = ()  # how groups and sites were decided (work done)
 
 
-#: The columns of a ProofTable; the JSON report lists JSON_PROOF_COLUMNS of them.
+#: The columns of a ProofTable; JSON reports written with --all-sites list every one.
 PROOF_COLUMNS = ("section_index", "offset", "reloc", "symbol", "addend", "target_section_index", "word",
                  "proof", "constant", "span_min", "span_max", "value_min", "value_max", "as_linked",
                  "veneered", "veneer_note")
-# value bounds follow from span + constant (page kinds: rounded to pages), and the
-# instruction word is the object's: a reader has both.
-JSON_PROOF_COLUMNS = tuple(c for c in PROOF_COLUMNS if c not in ("word", "value_min", "value_max"))
 
 
 @dataclass(frozen=True)
@@ -186,6 +210,8 @@ class Report:
     sources: dict = field(default_factory=dict, compare=False, repr=False)
     objects: dict = field(default_factory=dict, compare=False, repr=False)
     layout_model: object = field(default=None, compare=False, repr=False)
+    comparison: Comparison | None = None       # set when a baseline was given (report.annotate)
+    min_margin: int | None = None              # the "near" threshold applied, if any
 
     @cached_property
     def sites(self) -> tuple[SiteResult, ...]:
@@ -211,11 +237,18 @@ class Report:
         counts[Verdict.ROBUST] += sum(len(t) for t in self.proved)
         return counts
 
+    def failing_sites(self, fail_on=DEFAULT_FAIL_ON) -> list[SiteResult]:
+        """The findings that fail a gate of ``fail_on`` kinds (FAIL_KINDS: the verdicts, "near"
+        and "new"). An unknown site fails by default: undecided is never passed as robust.
+        A suppressed finding is still reported but fails no gate."""
+        kinds = {str(k) for k in fail_on}
+        return [s for s in self.listed if s.verdict != Verdict.ROBUST and s.suppression is None and (
+            s.verdict in kinds or ("near" in kinds and s.near)
+            or ("new" in kinds and s.baseline is not None and s.baseline.state == "new"))]
+
     def failing(self, fail_on=DEFAULT_FAIL_ON) -> bool:
-        """Does a site of a verdict in ``fail_on`` exist? (An unknown site fails by default:
-        undecided is never passed as robust.)"""
-        c = self.summary
-        return any(c[v] for v in fail_on)
+        """Does a finding of a kind in ``fail_on`` exist?"""
+        return bool(self.failing_sites(fail_on))
 
     def exit_status(self, fail_on=DEFAULT_FAIL_ON) -> int:
         """2 on input errors (it wins: the errors' files were not analyzed), else 1 when a

@@ -22,6 +22,9 @@ class Verdict(enum.StrEnum):
 VERDICTS = tuple(v.value for v in Verdict)
 #: The verdicts that fail a run (exit 1) unless --fail-on says otherwise.
 DEFAULT_FAIL_ON = frozenset({Verdict.VULNERABLE, Verdict.BROKEN, Verdict.UNKNOWN})
+#: What --fail-on can name: the verdicts of findings, "near" (a vulnerable site whose margin
+#: is below --min-margin) and "new" (a finding the --baseline report did not have).
+FAIL_KINDS = ("vulnerable", "near", "broken", "unknown", "new")
 
 
 class ProofKind(enum.IntEnum):

@@ -171,3 +171,34 @@ def fix(d: FixDecision) -> Fix:
     if d.changed or d.more_changed:
         parts.append(_changed(d))
     return Fix(d.asm, reach(d.reach), str(d.verdict) if d.verdict is not None else "unknown", "; ".join(parts), d)
+# Words of the SARIF rules: one rule per relocation family and problem (report.sarif).
+_RULE_HEADS = {
+    "reach": ("{reloc} may not reach its target",
+              "In some layouts of the model, or in every one, the value of this {reloc} site lies outside the "
+              "range its instruction field encodes, and the link fails or the code is wrong."),
+    "align": ("{reloc} target may be misaligned",
+              "In some layouts of the model the value of this {reloc} site is not a multiple of what the "
+              "instruction scales by; the low bits are lost, or the linker rejects it."),
+    "undecided": ("{reloc} site undecided",
+                  "reachsolve could not decide whether this {reloc} site fits every layout of the model; it "
+                  "is not counted as robust."),
+    "rejected": ("{reloc} is rejected by the linker",
+                 "A selected linker rejects this relocation type outright, whatever the layout."),
+}
+_RULE_HELP = {
+    "reach": ("Each finding gives the rewrite reachsolve proved for that site, when its instruction has one "
+              "(e.g. cbz/b.cond/tbz -> an inverted branch around `b sym`; adr -> adrp+add, the kernel's "
+              "`adr_l`; ldr literal -> adrp+ldr, `ldr_l`), or moves the target closer. Data words are widened "
+              "(PREL64/ABS64). The finding's layout shows where it breaks; --emit-linker-script reproduces it."),
+    "align": "Align the target to the access size (`.balign 8`, `__aligned(8)`), or use an access it satisfies.",
+    "undecided": ("Give the solver more time (--timeout, --rlimit), narrow the model (a linker script), or treat "
+                  "the site as vulnerable."),
+    "rejected": "Use a relocation the linker supports, or link the code into the image instead of a module.",
+}
+
+
+def rule(kind: str, reloc: str) -> tuple[str, str, str]:
+    """A SARIF rule's short description, full description and help, for one rule kind
+    ("reach", "align", "undecided", "rejected") and relocation type."""
+    short, full = _RULE_HEADS[kind]
+    return short.format(reloc=reloc), full.format(reloc=reloc), _RULE_HELP[kind]

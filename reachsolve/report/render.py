@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 
 from ..target.catalogue import BY_NUMBER
-from ..target.policy import PROFILE_LABEL
-from .document import JSON_PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult
+from ..target.policy import PROFILE_CHOICES, PROFILE_LABEL, PROFILE_VERSION
+from .document import PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult
 from .proofs import VERDICTS, Verdict
 
-SCHEMA_VERSION = 1
+#: Goes up when a field changes meaning (docs/README.md, reachsolve/schema/report.schema.json).
+SCHEMA_VERSION = 2
 
 
 def _where(s: SiteResult) -> str:
@@ -35,12 +36,75 @@ def _short_layout(ce: Counterexample, s: SiteResult, limit: int = 4) -> str:
     return f"image_base={ce.image_base:#x} " + " ".join(parts) + more
 
 
-def text(report: Report, verbose: bool = False) -> str:
+_COLOUR = {"error": "\033[1;31m", "warning": "\033[1;33m", "ok": "\033[1;32m", "dim": "\033[2m"}
+_RESET = "\033[0m"
+
+
+def _paint(text: str, tone: str, colour: bool) -> str:
+    return f"{_COLOUR[tone]}{text}{_RESET}" if colour else text
+
+
+def _tone(s: SiteResult) -> str:
+    return "error" if s.verdict == Verdict.BROKEN or s.near else "warning"
+
+
+def _annotations(report: Report, s: SiteResult) -> list[str]:
+    out = []
+    if s.near:
+        out.append(f"  >>> near: the margin {s.margin:#x} is below --min-margin {report.min_margin:#x}")
+    m = s.baseline
+    if m is not None:
+        if m.state == "updated":
+            was = f"{m.old_verdict}" + (f", margin {m.old_margin:#x}" if m.old_margin is not None else "")
+            now = f"{s.verdict}" + (f", margin {s.margin:#x}" if s.margin is not None else "")
+            delta = (f" ({s.margin - m.old_margin:+#x} bytes)"
+                     if s.margin is not None and m.old_margin is not None else "")
+            out.append(f"  >>> baseline: updated: was {was}; now {now}{delta}")
+        else:
+            out.append(f"  >>> baseline: {m.state}")
+    if s.suppression is not None:
+        out.append(f"  >>> suppressed: {s.suppression}")
+    if s.fingerprint:
+        out.append(f"  >>> fingerprint: {s.fingerprint}")
+    return out
+
+
+def summary_table(report: Report) -> list[str]:
+    """Sites by relocation type and verdict, over every object."""
+    rows: dict[str, dict[str, int]] = {}
+    for per_file in type_counts(report).values():
+        for reloc, counts in per_file.items():
+            row = rows.setdefault(reloc, {})
+            for v, n in counts.items():
+                row[v] = row.get(v, 0) + n
+    if not rows:
+        return []
+    width = max(len(r) for r in rows)
+    head = f"{'relocation':<{width}}" + "".join(f"{v:>12}" for v in VERDICTS)
+    return [head] + [f"{r:<{width}}" + "".join(f"{rows[r].get(v, 0):>12}" for v in VERDICTS)
+                     for r in sorted(rows)]
+
+
+def _comparison_line(report: Report) -> str | None:
+    c = report.comparison
+    if c is None:
+        return None
+    states = {"new": 0, "unchanged": 0, "updated": 0}
+    for s in report.findings():
+        if s.baseline is not None:
+            states[s.baseline.state] += 1
+    return (f"baseline {c.baseline or '(given)'}: {states['new']} new, {states['unchanged']} unchanged, "
+            f"{states['updated']} updated, {len(c.absent)} absent (fixed), {len(c.not_compared)} not compared")
+
+
+def text(report: Report, verbose: bool = False, quiet: bool = False, colour: bool = False) -> str:
+    """The report for people. ``quiet``: findings and errors only."""
     lines: list[str] = []
-    for s in (report.sites if verbose else report.listed):
+    for s in (report.sites if verbose and not quiet else report.listed):
         if s.verdict == Verdict.ROBUST and not verbose:
             continue
-        lines.append(_headline(s))
+        head = _headline(s)
+        lines.append(_paint(head, _tone(s), colour) if s.verdict != Verdict.ROBUST else head)
         at = f"{s.function[0]}+{s.function[1]:#x}: " if s.function else ""
         lines.append(f"  >>> {at}{s.instruction}   value = {s.expression}")
         lines.append(f"  >>> {s.verdict}: {s.reason}")
@@ -52,17 +116,40 @@ def text(report: Report, verbose: bool = False) -> str:
         for n in s.notes:
             lines.append(f"  >>> note: {n}")
         lines.extend(fix_lines(s))
+        lines.extend(_annotations(report, s))
+    if report.comparison is not None:
+        for old in report.comparison.absent:
+            fn = old.get("function")
+            at = f" {fn['name']}+{fn['offset']:#x}" if fn else ""
+            lines.append(_paint(f"{old['file']}:({old['section']}+{old['offset']:#x}):{at} {old['reloc']}: "
+                                f"fixed since the baseline (was {old['verdict']})", "ok", colour))
     for e in report.errors:
-        lines.append(f"error: {e.file}: {e.message}")
+        lines.append(_paint(f"error: {e.file}: {e.message}", "error", colour))
+    if quiet:
+        return "\n".join(lines) + "\n" if lines else ""
     c = report.summary
-    lines.append(f"{sum(c.values())} range-checked sites in {len(report.files)} objects: "
-                 + ", ".join(f"{c[v]} {v}" for v in VERDICTS))
+    n_sites = sum(c.values())
+    if not report.errors and n_sites == c[Verdict.ROBUST] and report.comparison is None:
+        lines.append(_paint(f"clean: all {n_sites} range-checked sites in {len(report.files)} objects are "
+                            f"robust", "ok", colour))
+    else:
+        lines.extend(summary_table(report))
+        lines.append(f"{n_sites} range-checked sites in {len(report.files)} objects: "
+                     + ", ".join(f"{c[v]} {v}" for v in VERDICTS))
     unchecked: dict[str, int] = {}
     for f in report.files:
         for name, n in f.not_range_checked:
             unchecked[name] = unchecked.get(name, 0) + n
     if unchecked:
         lines.append("not range-checked: " + ", ".join(f"{k} x{v}" for k, v in sorted(unchecked.items())))
+    near = sum(1 for s in report.listed if s.near)
+    quiet_n = sum(1 for s in report.listed if s.suppression is not None)
+    if near or quiet_n:
+        lines.append(", ".join(x for x in (f"{near} near" if near else "",
+                                          f"{quiet_n} suppressed" if quiet_n else "") if x))
+    cmp_line = _comparison_line(report)
+    if cmp_line:
+        lines.append(cmp_line)
     if report.errors:
         lines.append(f"{len(report.errors)} input errors")
     return "\n".join(lines) + "\n"
@@ -128,23 +215,70 @@ def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
         "instruction": s.instruction, "expression": s.expression,
         "range": list(s.range) if s.range is not None else None, "granule": s.granule,
         "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
-        "margin": s.margin,
+        "margin": s.margin, "near": s.near,
         "counterexample": _ce(s.counterexample, layouts),
         "fix": _fix(s),
+        "fingerprint": s.fingerprint or None,
+        "baseline": _mark(s.baseline),
+        "suppression": {"reason": s.suppression} if s.suppression is not None else None,
     }
+
+
+def _mark(m) -> dict | None:
+    if m is None:
+        return None
+    out = {"state": m.state}
+    if m.state == "updated":
+        out["old"] = {"verdict": m.old_verdict, "margin": m.old_margin, "near": m.old_near}
+    return out
 
 
 def _head(report: Report) -> dict:
     return {"schema": SCHEMA_VERSION, "tool": {"name": report.tool, "version": report.version},
-            "model": dict(report.model)}
+            "model": dict(report.model), "linkers": linkers(report)}
+
+
+def linkers(report: Report) -> list[dict]:
+    """The linker rules the verdicts apply, with the versions the catalogue follows."""
+    profiles = PROFILE_CHOICES[dict(report.model).get("linker", "both")]
+    return [{"profile": p, "name": PROFILE_LABEL[p], "version": PROFILE_VERSION[p]} for p in profiles]
+
+
+def _site_list(report: Report, all_sites: bool):
+    """--all-sites: every site decided one by one; else what needs attention."""
+    return report.listed if all_sites else tuple(report.findings())
+
+
+def type_counts(report: Report) -> dict[str, dict[str, dict[str, int]]]:
+    """Per object: relocation type -> verdict -> sites, the proof tables' rows included."""
+    out: dict[str, dict[str, dict[str, int]]] = {f.file: {} for f in report.files}
+    for s in report.listed:
+        row = out.setdefault(s.file, {}).setdefault(s.reloc, {})
+        row[s.verdict] = row.get(s.verdict, 0) + 1
+    for t in report.proved:
+        for name, n in t.type_counts.items():
+            row = out.setdefault(t.file, {}).setdefault(name, {})
+            row["robust"] = row.get("robust", 0) + n
+    return {f: {r: {v: c[v] for v in VERDICTS if v in c} for r, c in sorted(rows.items())}
+            for f, rows in out.items()}
+
+
+def _comparison(report: Report) -> dict:
+    c = report.comparison
+    if c is None:
+        return {"absent": None, "not_compared": None}
+    return {"absent": list(c.absent), "not_compared": list(c.not_compared)}
 
 
 def _tail(report: Report) -> dict:
+    counts = type_counts(report)
     return {
+        **_comparison(report),
         "files": [{
             "file": f.file, "sections": f.sections, "relocations": f.relocations,
             "not_range_checked": dict(f.not_range_checked), "skipped_nonalloc": f.skipped_nonalloc,
             "assumptions": list(f.assumptions), "decisions": dict(f.decisions),
+            "counts": counts.get(f.file, {}),
         } for f in report.files],
         "errors": [{"file": e.file, "message": e.message} for e in report.errors],
         "summary": report.summary,
@@ -170,20 +304,20 @@ def _table_column(t: ProofTable, name: str) -> list | None:
 def _table_chunks(t: ProofTable):
     """One proof table as JSON text, column by column (a column is one short-lived list)."""
     yield json.dumps(_table_meta(t))[:-1] + ', "columns": {'
-    for k, name in enumerate(JSON_PROOF_COLUMNS):
+    for k, name in enumerate(PROOF_COLUMNS):
         yield (", " if k else "") + json.dumps(name) + ": " + json.dumps(_table_column(t, name))
     yield "}}"
 
 
-def to_dict(report: Report) -> dict:
+def to_dict(report: Report, all_sites: bool = False) -> dict:
     layouts = _Layouts()
-    sites = [_site_dict(s, layouts) for s in report.listed]
+    sites = [_site_dict(s, layouts) for s in _site_list(report, all_sites)]
     return {**_head(report), "sites": sites, "layouts": [layouts.entry(ce) for ce in layouts.items],
-            "proved": [{**_table_meta(t), "columns": {n: _table_column(t, n) for n in JSON_PROOF_COLUMNS}}
-                       for t in report.proved], **_tail(report)}
+            "proved": [{**_table_meta(t), "columns": {n: _table_column(t, n) for n in PROOF_COLUMNS}}
+                       for t in (report.proved if all_sites else ())], **_tail(report)}
 
 
-def json_chunks(report: Report):
+def json_chunks(report: Report, all_sites: bool = False):
     """The JSON report in pieces, site by site, so that writing a report of millions of
     sites needs no second copy of it in memory. ''.join() of the pieces equals
     json.dumps(to_dict(report)) + newline, byte for byte (tested).
@@ -194,71 +328,21 @@ def json_chunks(report: Report):
     head = json.dumps(_head(report))
     layouts = _Layouts()
     yield head[:-1] + ', "sites": ['
-    for i, s in enumerate(report.listed):
+    for i, s in enumerate(_site_list(report, all_sites)):
         yield (", " if i else "") + json.dumps(_site_dict(s, layouts))
     yield '], "layouts": ['
     for i, ce in enumerate(layouts.items):
         yield (", " if i else "") + json.dumps(_Layouts.entry(ce))
     yield '], "proved": ['
-    for i, t in enumerate(report.proved):
+    for i, t in enumerate(report.proved if all_sites else ()):
         if i:
             yield ", "
         yield from _table_chunks(t)
     yield "], " + json.dumps(_tail(report))[1:] + "\n"
 
 
-def to_json(report: Report) -> str:
-    return "".join(json_chunks(report))
-
-
-_SARIF_RULES = {
-    "broken": ("error", "No layout of the model lets this relocation fit."),
-    "vulnerable": ("error", "Some layouts of the model put this relocation out of range or misalign it."),
-    "unknown": ("warning", "reachsolve could not decide this relocation site."),
-    "robust": ("none", "Proved to fit for every layout of the model."),
-}
-
-
-def to_sarif(report: Report, include_robust: bool = False) -> str:
-    """SARIF 2.1.0: one result per undecided or failing site, located by section and offset."""
-    rules = [{"id": v, "shortDescription": {"text": d}, "defaultConfiguration": {"level": lvl}}
-             for v, (lvl, d) in _SARIF_RULES.items()]
-    results = []
-    for s in (report.sites if include_robust else report.listed):
-        if s.verdict == Verdict.ROBUST and not include_robust:
-            continue
-        props = {"function": f"{s.function[0]}+{s.function[1]:#x}" if s.function else None,
-                 "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "expression": s.expression,
-                 "range": list(s.range) if s.range else None, "instruction": s.instruction}
-        if s.counterexample:
-            ce = s.counterexample
-            props["counterexample"] = {"value": ce.value, "rejected_by": list(ce.rejected_by),
-                                       # the two sections of the value; the JSON report has the whole layout
-                                       "layout": {p.section: p.address for p in ce.layout
-                                                  if p.section in (s.section, s.target_section)}}
-        results.append({
-            "ruleId": s.verdict,
-            "level": _SARIF_RULES[s.verdict][0],
-            "message": {"text": f"{_headline(s)}: {s.reason}"},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": s.file},
-                "address": {"kind": "section", "name": s.section, "relativeAddress": s.offset}}}],
-            "properties": props,
-        })
-    doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": report.tool, "version": report.version, "rules": rules}},
-            "invocations": [{"executionSuccessful": not report.errors,
-                             "toolExecutionNotifications": [
-                                 {"level": "error", "message": {"text": f"{e.file}: {e.message}"}}
-                                 for e in report.errors]}],
-            "properties": {"model": dict(report.model), "summary": report.summary},
-            "results": results,
-        }],
-    }
-    return json.dumps(doc, indent=2) + "\n"
+def to_json(report: Report, all_sites: bool = False) -> str:
+    return "".join(json_chunks(report, all_sites))
 
 
 def json_site_rows(doc: dict):

@@ -16,7 +16,10 @@ from .catalogue import PROFILES, RelocSpec
 #: site must satisfy ld.lld and GNU ld).
 PROFILE_CHOICES = {"lld": ("lld",), "bfd": ("bfd",), "both": ("lld", "bfd"), "module": ("kmod",)}
 PROFILE_LABEL = {"lld": "ld.lld", "bfd": "GNU ld", "kmod": "arm64 module loader"}
-assert set(PROFILE_LABEL) == set(PROFILES)
+#: The release whose rules each profile's limits follow (the catalogue was checked against
+#: ld.lld 14's AArch64.cpp, GNU ld 2.40's elfnn-aarch64.c and Linux 6.1's module.c).
+PROFILE_VERSION = {"lld": "14", "bfd": "2.40", "kmod": "6.1"}
+assert set(PROFILE_LABEL) == set(PROFILES) == set(PROFILE_VERSION)
 
 # Which overflowing branches each linker repairs with a veneer. ld.lld adds a
 # thunk for any b/bl out of range; GNU ld 2.40 reports "relocation truncated to
