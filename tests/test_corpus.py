@@ -70,3 +70,35 @@ def test_prefix_entry_has_exactly_the_two_2021_sites(model, kernel, tmp_path):
         where = re.compile(rf"vmlinux\.o:\((function [^:]+: )?\.text\+{s.offset:#x}\): "
                            rf"relocation {s.reloc} out of range")
         assert where.search(proc.stderr), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_baseline_of_the_kernel_pair(kernel, tmp_path, monkeypatch, capsys):
+    """Pre-fix and fixed entry.S, each checked from its own tree as CI would: the two
+    2021 sites are absent (fixed) one way and new the other, and nothing else moves."""
+    import json
+
+    from reachsolve.cli import main
+    fixed, prefix = _corpus(kernel), _corpus(f"{kernel}-prefix")
+    reports = {}
+    for name, tree in (("fixed", fixed), ("prefix", prefix)):
+        monkeypatch.chdir(tree)
+        main(["check", "-q", "--linker-script", "vmlinux.lds", "--json", str(tmp_path / f"{name}.json"),
+              "vmlinux.o"])
+        reports[name] = tmp_path / f"{name}.json"
+    monkeypatch.chdir(fixed)
+    main(["check", "-q", "--linker-script", "vmlinux.lds", "--baseline", str(reports["prefix"]),
+          "--json", str(tmp_path / "against-prefix.json"), "vmlinux.o"])
+    doc = json.loads((tmp_path / "against-prefix.json").read_text())
+    assert doc["sites"] == [] and doc["not_compared"] == []
+    assert sorted(s["reloc"] for s in doc["absent"]) == ["R_AARCH64_ADR_PREL_LO21", "R_AARCH64_CONDBR19"]
+    monkeypatch.chdir(prefix)
+    rc = main(["check", "-q", "--linker-script", "vmlinux.lds", "--baseline", str(reports["fixed"]),
+               "--fail-on", "new", "--json", str(tmp_path / "against-fixed.json"), "vmlinux.o"])
+    doc = json.loads((tmp_path / "against-fixed.json").read_text())
+    assert rc == 1 and doc["absent"] == []
+    assert sorted((s["reloc"], s["baseline"]["state"]) for s in doc["sites"]) == [
+        ("R_AARCH64_ADR_PREL_LO21", "new"), ("R_AARCH64_CONDBR19", "new")]
+    capsys.readouterr()
+    assert main(["diff", str(reports["fixed"]), str(reports["prefix"])]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("2 new, 0 fixed")
