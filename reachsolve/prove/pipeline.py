@@ -66,7 +66,7 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
     return SiteResult(
         file=obj.name, section=sec.name, section_index=site.section, offset=site.offset,
         reloc=site.spec.name, symbol=site.symbol_name, addend=site.addend,
-        target_section=obj.sections[tsec].name if tsec is not None else None,
+        target_section=obj.sections[tsec].name if tsec is not None else None, target_section_index=tsec,
         instruction=insn, range=ob.range(site.spec), granule=site.spec.granule,
         verdict=v.verdict, reason=reason(v.record), expression=render(ob.expr(site), ob.name, ob.texts),
         counterexample=ce, notes=tuple(note(n) for n in v.notes), as_linked=as_linked, margin=v.margin,

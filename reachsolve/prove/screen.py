@@ -223,7 +223,8 @@ def expand_rows(t: ProofTable):
         yield SiteResult(
             file=t.file, section=t.section_names[sec], section_index=sec, offset=off, reloc=spec.name,
             symbol=t.symbol_names.get(sym, ""), addend=c["addend"][k],
-            target_section=t.section_names[tsec] if tsec >= 0 else None, instruction=insn,
+            target_section=t.section_names[tsec] if tsec >= 0 else None,
+            target_section_index=int(tsec) if tsec >= 0 else None, instruction=insn,
             range=full, granule=spec.granule, verdict=Verdict.ROBUST, reason=robust(proof),
             expression=render(expr, name, memo), notes=tuple(note(n) for n in notes),
             as_linked=al, record=proof, note_records=notes)

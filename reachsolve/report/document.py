@@ -77,6 +77,9 @@ class SiteResult:
     # What to write instead, decided under the same model (prove/fix.py); None: robust, or
     # nothing to say. A report.fixes.Fix.
     fix: object = field(default=None, compare=False)
+    # The target's section index (None: undefined or absolute), for callers that must tell
+    # apart sections of one name.
+    target_section_index: int | None = field(default=None, compare=False)
     # Set by report.annotate after the decision: none of them changes a verdict.
     near: bool = field(default=False, compare=False)            # vulnerable with margin < min_margin
     fingerprint: str = field(default="", compare=False)         # stable identity (report.identity)

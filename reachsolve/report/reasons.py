@@ -1,7 +1,9 @@
 """The one place where decision records become words, for every renderer and both paths."""
 from __future__ import annotations
 
+from ..target.catalogue import BY_NAME
 from ..target.policy import PROFILE_LABEL
+from ..target.rewrite import FORMS
 from .fixes import Fix, FixDecision, FixKind, Remedy
 from .proofs import (Failure, FailureKind, FitUndecided, Margin, Problem, Proof, ProofKind, Reason, Undecided,
                      VeneerNote)
@@ -171,6 +173,8 @@ def fix(d: FixDecision) -> Fix:
     if d.changed or d.more_changed:
         parts.append(_changed(d))
     return Fix(d.asm, reach(d.reach), str(d.verdict) if d.verdict is not None else "unknown", "; ".join(parts), d)
+
+
 # Words of the SARIF rules: one rule per relocation family and problem (report.sarif).
 _RULE_HEADS = {
     "reach": ("{reloc} may not reach its target",
@@ -186,10 +190,9 @@ _RULE_HEADS = {
                  "A selected linker rejects this relocation type outright, whatever the layout."),
 }
 _RULE_HELP = {
-    "reach": ("Each finding gives the rewrite reachsolve proved for that site, when its instruction has one "
-              "(e.g. cbz/b.cond/tbz -> an inverted branch around `b sym`; adr -> adrp+add, the kernel's "
-              "`adr_l`; ldr literal -> adrp+ldr, `ldr_l`), or moves the target closer. Data words are widened "
-              "(PREL64/ABS64). The finding's layout shows where it breaks; --emit-linker-script reproduces it."),
+    "reach": ("Each finding gives the rewrite reachsolve proved for that site under the model, or an advice "
+              "where no rewrite applies (a data word is widened to PREL64/ABS64). The finding's layout shows "
+              "where it breaks; --emit-linker-script reproduces it with the linkers."),
     "align": "Align the target to the access size (`.balign 8`, `__aligned(8)`), or use an access it satisfies.",
     "undecided": ("Give the solver more time (--timeout, --rlimit), narrow the model (a linker script), or treat "
                   "the site as vulnerable."),
@@ -199,6 +202,14 @@ _RULE_HELP = {
 
 def rule(kind: str, reloc: str) -> tuple[str, str, str]:
     """A SARIF rule's short description, full description and help, for one rule kind
-    ("reach", "align", "undecided", "rejected") and relocation type."""
+    ("reach", "align", "undecided", "rejected") and relocation type. A reach rule's help
+    lists the standard rewrites of the type's instructions (target.rewrite.FORMS)."""
     short, full = _RULE_HEADS[kind]
-    return short.format(reloc=reloc), full.format(reloc=reloc), _RULE_HELP[kind]
+    help_text = _RULE_HELP[kind]
+    if kind == "reach":
+        spec = BY_NAME.get(reloc)
+        forms = [f for f in FORMS.values() if spec is not None and set(f.classes) & set(spec.insns)]
+        if forms:
+            help_text = ("Rewrites: " + "; ".join(f"{f.name}: `{'; '.join(f.asm)}`" for f in forms)
+                         + " ({sym}, {reg}, {inv}: the site's symbol, register, inverted condition). " + help_text)
+    return short.format(reloc=reloc), full.format(reloc=reloc), help_text

@@ -212,7 +212,7 @@ def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
         "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
         "function": {"name": s.function[0], "offset": s.function[1]} if s.function else None,
         "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
-        "instruction": s.instruction, "expression": s.expression,
+        "target_section_index": s.target_section_index, "instruction": s.instruction, "expression": s.expression,
         "range": list(s.range) if s.range is not None else None, "granule": s.granule,
         "verdict": s.verdict, "reason": s.reason, "notes": list(s.notes), "as_linked": s.as_linked,
         "margin": s.margin, "near": s.near,
