@@ -386,7 +386,7 @@ class OrderedFrame(FreeFrame):
                 out |= self._closure(set(constraint_vars(c)))
         return {v for v in out if v in self.L.pos}
 
-    MARGIN_WORK = 1 << 25  # array cells the input-margin computation may touch
+    MARGIN_WORK = 1 << 22  # array cells the input-margin computation may hold
 
     def input_margin(self, a: Var, b: Var, need: int) -> int | None:
         """The least bytes of input that, added in the gaps the model allows between chain
@@ -394,7 +394,8 @@ class OrderedFrame(FreeFrame):
         linked. Input comes in units of u, the least alignment of the object's sections
         from ``a`` to ``b`` (more input of the same descriptions is taken to be like them).
         None: an item between is placed by a layout-dependent expression, no gap lies
-        between, or the work would exceed MARGIN_WORK.
+        between, the work would exceed MARGIN_WORK, or the least growth breaks the model
+        (an ASSERT, the image bound), so that the least within the model is not this.
 
         Alignment is why this is not ``need``: padding before an aligned item absorbs
         growth (up to the item's slack), and growth before an ALIGN(n) moves what follows
@@ -439,19 +440,44 @@ class OrderedFrame(FreeFrame):
         never = np.int64(1 << 60)
         f = np.full(dom[0] + 1, never, dtype=np.int64)
         f[0] = 0
+        levels = [f]  # F per level, to read the growth back out
         for n, st in enumerate(steps):
             size = dom[n + 1] + 1
             if st is None:
                 f = np.full(size, never, dtype=np.int64)
                 f[0] = 0
-                continue
-            slack, align, gap = st
-            if gap:
-                idx = np.arange(len(f), dtype=np.int64)
-                f = np.minimum.accumulate(f - idx) + idx
-            f = f[tau(np.arange(size, dtype=np.int64), slack, align)]
+            else:
+                slack, align, gap = st
+                g = f
+                if gap:
+                    idx = np.arange(len(f), dtype=np.int64)
+                    g = np.minimum.accumulate(f - idx) + idx
+                f = g[tau(np.arange(size, dtype=np.int64), slack, align)]
+            levels.append(f)
         best = int(f[dom[-1]])
-        return best * u if best < never else None
+        if best >= never:
+            return None
+        # The growth that achieves it, walked through the whole chain: it must be a layout
+        # of the model (ASSERTs, image bound), else the least growth is not this.
+        extra, t = {}, dom[-1]
+        for n in range(len(steps) - 1, -1, -1):
+            st = steps[n]
+            if st is None:
+                break
+            slack, align, gap = st
+            need_t = int(tau(np.array(t), slack, align))
+            if gap:
+                prev = levels[n][:need_t + 1]
+                x = int(np.argmin(prev + (need_t - np.arange(need_t + 1))))
+                if need_t > x:
+                    extra[i + 1 + n] = (need_t - x) * u
+                need_t = x
+            t = need_t
+        env2 = self._walk(extra)
+        if env2 is None or sum(extra.values()) != best * u or env2[b] - env2[a] < env[b] - env[a] + need \
+                or self.problems(env2):
+            return None
+        return best * u
 
     def explain_between(self, a: Var, b: Var, limit: int = 6) -> tuple[list[str], int]:
         """The input descriptions whose content may lie between items ``a`` and ``b``."""
