@@ -3,7 +3,8 @@
 - image_base belongs to free placement: beside a script (which sets its own
   addresses) it is an error, not dropped;
 - an object is called too big for the image only when its sections' sizes alone
-  exceed it; when first-fit placement merely fails, the sites are unknown and say so."""
+  exceed it, or an exact placement query proves that they cannot all be placed;
+  first-fit placement failing is no such fact (tests/test_completion.py)."""
 from __future__ import annotations
 
 import shutil
@@ -49,9 +50,9 @@ def test_too_big_is_said_only_when_the_sizes_exceed_the_image(obj):
     assert site.verdict == "unknown" and "more than the 0x2000-byte image" in site.reason
 
 
-def test_a_failed_first_fit_is_undecided_not_a_fact(obj):
+def test_a_layout_that_no_query_finds_is_proved_not_guessed(obj):
     r = analyze([str(obj / "a.o")], image_max=0x3000)        # fits by size; 4 KiB alignment does not
     (site,) = r.findings()
     assert site.verdict == "unknown"
-    assert "first-fit placement found no layout" in site.reason and site.reason.endswith("undecided")
-    assert "cannot hold" not in site.reason
+    assert "an exact placement query shows" in site.reason   # first fit failed; the solver proved it
+    assert "first-fit" not in site.reason

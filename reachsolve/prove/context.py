@@ -16,10 +16,15 @@ from ..ir import Lin, PageDiff, Var
 from ..model.frame import FreeFrame, Slot
 from ..model.options import LayoutModel
 from ..model.ordered import OrderedFrame
-from ..objfile.elf import ObjectFile
+from ..objfile.elf import STB_WEAK, ObjectFile
 from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns
+from ..report.document import assumption_id
 from ..script.chain import ScriptLayout
 from ..target.catalogue import BY_NUMBER
+
+# Free-model objects with at most this many layout variables get an exact placement
+# query when first fit finds no layout; the query has one disjointness term per pair.
+SOLVER_COMPLETION = 64
 
 
 class ObjectContext:
@@ -41,6 +46,7 @@ class ObjectContext:
         secs = {s.index: Slot(s.name, s.footprint, s.addralign or 1) for s in alloc}
         self.layout = None
         self.assumptions: list[str] = []
+        self._assumed: dict[tuple, int] = {}  # what an assumption is about -> its index (id A<index+1>)
         syms = [(("sym", sym), obj.symbol_name(sym), Slot(obj.symbol_label(sym), 0, align))
                 for sym, align in sorted(cols.symbol_alignment().items())]
         got = np.zeros(len(cols), dtype=bool)
@@ -56,28 +62,39 @@ class ObjectContext:
             self.frame = OrderedFrame(model, self.layout, secs, syms, gots)
             if self.layout.orphans:
                 names = ", ".join(obj.sections[i].name for i in self.layout.orphans[:5])
-                self.assumptions.append(f"{len(self.layout.orphans)} orphan sections ({names}...) lie anywhere in the "
-                                        f"image; as linked, after the last output section")
+                self._assume(("orphans",), f"{len(self.layout.orphans)} orphan sections ({names}...) lie anywhere "
+                                           f"in the image; as linked, after the last output section")
             bound = self.frame.bound
             if gots:
-                self.assumptions.append("GOT slots lie anywhere in the image: where the script's .got puts "
-                                        "them is not modelled, so GOT-relative sites have no as-linked value")
+                self._assume(("got",), "GOT slots lie anywhere in the image: where the script's .got puts "
+                                       "them is not modelled, so GOT-relative sites have no as-linked value")
         else:
             self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms}, **gots})
             bound = lambda v: False  # noqa: E731
+            if gots:
+                self._assume(("got",), "each GOT slot a site uses is an 8-byte, 8-aligned entry anywhere in the "
+                                       "image (the linker's .got is placed like a section)")
         names = Counter(s.name for s in alloc)
         slots = self.frame.slots
         self.labels = {s.index: (s.name if names[s.name] == 1 else f"{s.name}[{s.index}]")
                        for s in alloc if ("sec", s.index) in slots}
         for var, _, slot in syms:
             if not bound(var):
-                self.assumptions.append(f"undefined {slot.label} lies in the image, aligned to {slot.align}")
+                self._assume(var, f"undefined {slot.label} lies in the image, aligned to {slot.align}")
+            else:
+                self._assume(var, f"{slot.label} has the value the script gives it (no input defines it)")
         if (cols.weak & (cols.kind == SYM_ANCHOR)).any():
-            self.assumptions.append("undefined weak symbols are taken to be defined somewhere in the image")
+            self._assume(("weak",), "undefined weak symbols are taken to be defined somewhere in the image")
         self.stats: Counter = Counter()
         self.texts: dict = {}  # rendered symbolic parts, by shape
         self._veneer_secs: dict[int, bool] = {}
         self.feasible = self.frame.complete({})
+        none_fit = False  # proved: no layout of the model holds the object
+        if self.feasible is None and self.frame.occupied <= model.image_max:
+            from . import backend
+            found = self.solver_layout([], backend.Budget(model.timeout_ms, model.rlimit))
+            none_fit = found is not None and not isinstance(found, dict)
+            self.feasible = found if isinstance(found, dict) else None
         self.infeasible_why = ""  # why there is no feasible layout, in words
         problems = self.frame.problems(self.feasible) if self.feasible is not None else []
         if problems:
@@ -90,10 +107,57 @@ class ObjectContext:
             if occupied > model.image_max:  # a fact: the sizes alone exceed the image
                 self.infeasible_why = (f"the model cannot hold this object: its allocated sections take "
                                        f"{occupied:#x} bytes, more than the {model.image_max:#x}-byte image")
+            elif none_fit:  # a fact too: the exact query over every section is UNSAT
+                self.infeasible_why = (f"the model cannot hold this object: an exact placement query shows that "
+                                       f"its allocated sections ({occupied:#x} bytes) cannot all be placed, "
+                                       f"aligned and disjoint, in the {model.image_max:#x}-byte image")
             else:
+                n = len(self.frame.slots)
+                tried = ("nor did an exact placement query" if n <= SOLVER_COMPLETION else
+                         f"an exact placement query is not tried for {n} layout variables")
                 self.infeasible_why = (f"first-fit placement found no layout of the object's sections "
                                        f"({occupied:#x} bytes and their alignment) in the {model.image_max:#x}-byte "
-                                       f"image; undecided")
+                                       f"image, {tried}; undecided")
+
+    def _assume(self, key: tuple, text: str) -> None:
+        self._assumed[key] = len(self.assumptions)
+        self.assumptions.append(text)
+
+    def assumption_ids(self, site: Site) -> tuple[str, ...]:
+        """The ids of the assumptions this site's verdict rests on: the undefined or script
+        symbol it names, the GOT slot it uses, an orphan section at either end, weak symbols."""
+        used = set()
+        a = self._assumed
+        e = site.value_expr
+        for v in e.vars:
+            if v[0] == "sym" and v in a:
+                used.add(a[v])
+            elif v[0] == "got" and ("got",) in a:
+                used.add(a[("got",)])
+        if ("orphans",) in a and self.layout is not None:
+            if {site.section, site.target_section} & set(self.layout.orphans):
+                used.add(a[("orphans",)])
+        if ("weak",) in a and site.anchor is not None and site.anchor[0] == "sym" and \
+                int(self.obj.symbols["info"][site.symbol]) >> 4 == STB_WEAK:
+            used.add(a[("weak",)])
+        return tuple(assumption_id(k) for k in sorted(used))
+
+    def solver_layout(self, extra: list, budget):
+        """A complete layout of every variable that meets ``extra`` too, found by one exact query
+        (free model, at most SOLVER_COMPLETION variables); Proved when none exists, None when
+        not asked or undecided. First fit can miss layouts that exist; this cannot."""
+        from ..ir import Proved, Witness
+        from . import backend
+        slots = self.frame.slots
+        if self.layout is not None or len(slots) > SOLVER_COMPLETION:
+            return None
+        ans = backend.find(self.frame.domain(list(slots)) + list(extra), budget)
+        if isinstance(ans, Proved):
+            return ans
+        if not isinstance(ans, Witness):
+            return None
+        env = self.frame.complete(ans.env)  # every slot has a place: this only fills BASE if fixed
+        return env if env is not None and not self.frame.problems(env) else None
 
     @cached_property
     def sites(self) -> tuple[Site, ...]:

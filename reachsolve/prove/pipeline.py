@@ -70,7 +70,8 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
         instruction=insn, range=ob.range(site.spec), granule=site.spec.granule,
         verdict=v.verdict, reason=reason(v.record), expression=render(ob.expr(site), ob.name, ob.texts),
         counterexample=ce, notes=tuple(note(n) for n in v.notes), as_linked=as_linked, margin=v.margin,
-        record=v.record, note_records=v.notes, function=obj.enclosing_symbol(site.section, site.offset))
+        record=v.record, note_records=v.notes, function=obj.enclosing_symbol(site.section, site.offset),
+        assumptions=ob.assumption_ids(site))
 
 
 def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fixes: bool = True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..ir import BASE, INF, Between, Bound, Lin, Multiple, NotMultiple, Proved, Witness
 from ..report.proofs import (Failure, FailureKind, FitUndecided, Margin, Problem, Undecided, Verdict)
 from . import backend
-from .context import ObjectContext
+from .context import SOLVER_COMPLETION, ObjectContext
 from .recheck import recheck
 
 # Where counterexamples are shown when the image base is free: low addresses read
@@ -46,6 +46,7 @@ class Witnesses:
         self.policy = ob.policy
         self.budget = budget
         self._layouts: dict[int, tuple] = {}  # id(solver answer) -> (answer, completed layout, problems)
+        self._nearest: dict[tuple, Witness] = {}  # (d, side, d's value) -> the nearest failing answer
 
     def failure(self, site, dom, vars, d: Lin, c: int, rng, g: int, fail, notes, never_fits=False) -> Decision:
         """The decision for a site the bounds show failing (``fail``: which way, and a witness)."""
@@ -59,6 +60,8 @@ class Witnesses:
         margin, amount = None, None
         if self.ob.layout is not None and kind != "align" and d.coeffs and not self.ob.open_vars(d):
             w, margin, amount = self.margin(d, c, dom, violation, kind, w)
+        elif kind != "align" and d.coeffs:
+            w = self.nearest(d, c, dom, rng, g, kind, w)
         if never_fits:
             fit = Proved()
         elif not d.coeffs:
@@ -75,6 +78,28 @@ class Witnesses:
             return Decision(v.verdict, v.record, v.env, notes + v.notes, None)
         rec = v.record if margin is None else Failure(**{**_fields(v.record), "margin": margin})
         return Decision(v.verdict, rec, v.env, notes + v.notes, amount)
+
+    def nearest(self, d: Lin, c: int, dom, rng, g: int, kind: str, w: Witness) -> Witness:
+        """The failing layout nearest to the range: the value just past the limit (0x100000 for
+        a forward cbz), else the least violation the model allows, keeping the granule where it
+        can. The solver's optimum of d is an extreme (images 128 MiB apart) that no build
+        resembles. Any answer here is a witness only: it is completed and re-checked as any."""
+        edge = rng[1] + g if kind == "high" else rng[0] - g
+        key = (d, kind, edge - c)
+        hit = self._nearest.get(key)
+        if hit is not None:
+            return hit
+        exact = [Between(d + c, edge, edge)]
+        found = backend.find(dom + exact, self.budget)
+        if not isinstance(found, Witness):
+            violation = Between(d + c, edge, INF) if kind == "high" else Between(d + c, -INF, edge)
+            keep = [Multiple(d + c, g)] if g > 1 else []
+            best = backend.optimum(d, dom + [violation] + keep, kind == "low", self.budget)
+            if isinstance(best, Proved) and keep:
+                best = backend.optimum(d, dom + [violation], kind == "low", self.budget)
+            found = best.witness if isinstance(best, Bound) else w
+        self._nearest[key] = found
+        return found
 
     def margin(self, d: Lin, c: int, dom, violation, kind: str, w: Witness):
         """The least growth that breaks the site, from the as-linked layout (z3 Optimize)."""
@@ -140,9 +165,21 @@ class Witnesses:
             again = backend.find(padded + [violation], self.budget)
             if isinstance(again, Witness):
                 env, bad = self._layout(site, again.env, vars)
+        if env is None and violation is not None:
+            env, bad = self._solver_completion(site, violation, vars)
         if env is None:
-            return undecided("the solver found a failing placement of these sections, but placing the rest "
-                             "of the object around it failed; undecided")
+            n = len(self.frame.slots)
+            if bad == ["proved"]:
+                return undecided(f"the solver found a failing placement of these sections, but an exact query "
+                                 f"over all {n} of the object's layout variables found no complete layout in "
+                                 f"which the value fails; undecided")
+            if n > SOLVER_COMPLETION or self.ob.layout is not None:
+                return undecided(f"the solver found a failing placement of these sections, but first-fit placement "
+                                 f"(largest alignment first) found no room for the object's other sections around "
+                                 f"it, and an exact placement query is not tried for {n} layout variables; "
+                                 f"undecided")
+            return undecided("the solver found a failing placement of these sections, but neither first-fit "
+                             "placement nor an exact placement query completed it; undecided")
         rc = recheck(site, env, self.policy, self.ob.veneers(site))
         if bad or not (rc.out_of_range or rc.misaligned):
             why = "; ".join(bad) if bad else f"value {rc.value:#x} fits"
@@ -156,8 +193,19 @@ class Witnesses:
         notes = () if isinstance(fit, (Proved, Witness)) else (FitUndecided(fit.reason),)
         return Decision(Verdict.BROKEN if broken else Verdict.VULNERABLE, rec, env, notes)
 
+    def _solver_completion(self, site, violation, vars) -> tuple[dict | None, list]:
+        """Complete a failing layout with the solver where first fit could not (small free-model
+        objects). (None, ["proved"]): the solver shows that no complete layout fails."""
+        ans = self.ob.solver_layout([violation], self.budget)
+        if isinstance(ans, Proved):
+            return None, ["proved"]
+        if not isinstance(ans, dict):
+            return None, []
+        self.ob.stats["solver completions"] += 1
+        return ans, self.frame.problems(ans)
+
     def _readable(self, site, partial, vars) -> dict | None:
-        """A complete layout, moved to a conventional image base (HINT_BASES) when that keeps the failure.
+        """A complete layout, moved to a conventional image base (HINT_BASES) when that keeps the value.
 
         The solver's extremes often sit at address 0 or near 2^64; the same relative
         layout there is easier to read and to feed to a linker.
@@ -182,11 +230,14 @@ class Witnesses:
         if env is None or self.frame.base_fixed or self.ob.layout is not None:
             return env
         step = max(s.align for s in self.frame.slots.values()) if self.frame.slots else 1
+        value = recheck(site, env, self.policy, self.ob.veneers(site)).value
         for hint in HINT_BASES:
             delta = -(-hint // step) * step - env[BASE]
             moved = {k: a + delta for k, a in env.items()}
             rc = recheck(site, moved, self.policy, self.ob.veneers(site))
-            if (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
+            # Only where the value stays the same: an absolute value moves with the image,
+            # and the nearest failing one (nearest()) would be lost.
+            if rc.value == value and (rc.out_of_range or rc.misaligned) and not self.frame.problems(moved):
                 return moved
         return env
 

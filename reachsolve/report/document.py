@@ -85,6 +85,9 @@ class SiteResult:
     fingerprint: str = field(default="", compare=False)         # stable identity (report.identity)
     baseline: "BaselineMark | None" = field(default=None, compare=False)
     suppression: str | None = field(default=None, compare=False)  # the written reason, if suppressed
+    # Ids of the object's assumptions (FileSummary.assumption_ids) that the verdict rests on;
+    # for the sites decided one by one.
+    assumptions: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> tuple:
@@ -128,6 +131,16 @@ class FileSummary:
     skipped_nonalloc: int
     assumptions: tuple[str, ...]
     decisions: tuple[tuple[str, int], ...] = ()  # how groups and sites were decided (work done)
+
+    @property
+    def assumption_ids(self) -> tuple[str, ...]:
+        """The id of each assumption, in order (A1, A2, ...); sites name these."""
+        return tuple(assumption_id(k) for k in range(len(self.assumptions)))
+
+
+def assumption_id(k: int) -> str:
+    """The id of an object's assumption number ``k`` (0-based): its place in the list, from A1."""
+    return f"A{k + 1}"
 
 
 #: The columns of a ProofTable; JSON reports written with --all-sites list every one.
