@@ -199,3 +199,66 @@ def query(site: SiteResult, report: Report) -> SiteQuery:
         raise KeyError(f"no range-checked relocation {site.reloc} at {site.section}+{site.offset:#x}")
     model, value, violation, vars = site_terms(ob.frame.domain(ob.query_vars(s)), ob.expr(s), ob.violations(s))
     return SiteQuery(model, value, violation, site, vars, ob)
+
+
+def emit_repro(report: Report, directory: str) -> dict[tuple, str]:
+    """Write a repro folder for every counterexample (vulnerable and broken sites; unknown
+    ones have none) under ``directory``: ``<object>/<site>/`` with ld.lld and GNU ld
+    scripts and ``repro.sh`` (reachsolve.report.repro). An object whose allocated
+    sections share names gets one renamed copy, ``<object>/object.o``, for all its
+    sites; so does an archive member. Returns each site's repro.sh path by site key."""
+    import os
+    from collections import defaultdict
+    from pathlib import Path
+
+    from .objfile.elf import read_object
+    from .objfile.inputs import load
+    from .objfile.rename import renamed_copy, unique_names
+    from .report.proofs import Verdict
+    from .report.repro import folder_name, object_folder, write_site
+    from .target.policy import PROFILE_CHOICES
+
+    profiles = PROFILE_CHOICES.get(dict(report.model).get("linker", "both"), ("lld", "bfd"))
+    by_file: dict[str, list[SiteResult]] = defaultdict(list)
+    for s in report.listed:
+        if s.counterexample is not None and s.verdict in (Verdict.VULNERABLE, Verdict.BROKEN):
+            by_file[s.file].append(s)
+    root = Path(directory)
+    out: dict[tuple, str] = {}
+    used_dirs: set[str] = set()
+    for file in sorted(by_file):
+        src = report.sources.get(file)
+        if src is None:
+            raise KeyError(f"{file} is not an object of this report")
+        blobs = load(src.path)
+        blob = blobs[src.member] if src.member < len(blobs) else None
+        if isinstance(blob, InputError):
+            raise blob
+        if blob is None or hashlib.sha256(blob.data).hexdigest() != src.sha256:
+            raise InputError(file, "changed since it was analyzed")
+        obj = read_object(blob.name, blob.data)
+        names = unique_names([(s.index, s.name) for s in obj.sections if s.alloc], {s.name for s in obj.sections})
+        base = name = object_folder(file)
+        k = 1
+        while name in used_dirs:
+            k += 1
+            name = f"{base}#{k}"
+        used_dirs.add(name)
+        odir = root / name
+        odir.mkdir(parents=True, exist_ok=True)
+        if names or len(blobs) > 1 or src.member or os.path.basename(blob.name) != os.path.basename(src.path):
+            (odir / "object.o").write_bytes(renamed_copy(blob.data, names, file))
+            ref = "../object.o"
+        else:
+            ref = os.path.abspath(src.path)
+        big = blob.data[5:6] == b"\x02"
+        seen: set[str] = set()
+        for s in by_file[file]:
+            base_f = f = folder_name(s, names)
+            k = 1
+            while f in seen:
+                k += 1
+                f = f"{base_f}-{k}"
+            seen.add(f)
+            out[s.key] = str(write_site(s, odir / f, ref, profiles, big, names))
+    return out

@@ -82,6 +82,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print findings and errors only")
     p.add_argument("--color", "--colour", dest="color", choices=("auto", "always", "never"), default="auto",
                    help="colour the text report: auto (a terminal, unless NO_COLOR is set), always, never")
+    p.add_argument("--emit-linker-script", metavar="DIR",
+                   help="write, for each counterexample, ld.lld and GNU ld scripts of its layout and a repro.sh "
+                        "that links with them and prints what the linkers say (DIR/<object>/<site>/)")
 
 
 def _run(args, paths) -> int:
@@ -117,6 +120,17 @@ def _run(args, paths) -> int:
             progress.close()
     for e in report.errors:
         print(f"reachsolve: error: {e.file}: {e.message}", file=sys.stderr)
+    repro = None
+    if args.emit_linker_script:
+        from .api import emit_repro
+        try:
+            repro = emit_repro(report, args.emit_linker_script)
+        except OSError as exc:
+            print(f"reachsolve: error: {args.emit_linker_script}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except InputError as exc:
+            print(f"reachsolve: error: {exc.file}: {exc.message}", file=sys.stderr)
+            return 2
     all_sites = args.all_sites or args.verbose
 
     def render(fmt: str, to_terminal: bool):
@@ -124,7 +138,8 @@ def _run(args, paths) -> int:
             return _checked(json_chunks(report, all_sites), "json")
         if fmt == "sarif":
             return _checked([to_sarif(report)], "sarif")
-        return [text(report, args.verbose, quiet=args.quiet, colour=to_terminal and _colour(args, sys.stdout))]
+        return [text(report, args.verbose, repro, quiet=args.quiet,
+                     colour=to_terminal and _colour(args, sys.stdout))]
 
     # One run, several formats: --format goes to stdout (or -o), --json/--sarif to files.
     for path, fmt in ((args.json, "json"), (args.sarif, "sarif"), (args.output, args.format)):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..target.catalogue import BY_NUMBER
+from ..target.catalogue import BY_NAME, BY_NUMBER
 from ..target.policy import PROFILE_CHOICES, PROFILE_LABEL, PROFILE_VERSION
 from .document import PROOF_COLUMNS, PROOF_KINDS, Counterexample, ProofTable, Report, SiteResult
 from .proofs import VERDICTS, Verdict
@@ -16,24 +16,47 @@ def _where(s: SiteResult) -> str:
     return f"{s.file}:({s.section}+{s.offset:#x})"
 
 
-def _headline(s: SiteResult) -> str:
+def _lld_words(s: SiteResult, ce: Counterexample, profiles: tuple[str, ...]) -> str:
+    """A failing site in the words of the linker that reports it: ld.lld's (its own interval,
+    in decimal, untrimmed) unless only GNU ld does, so that a search for the linker's
+    message finds this line."""
+    ref = f"; references {s.symbol}" if s.symbol else ""
+    spec = BY_NAME.get(s.reloc)
+    if ce.problem != "out of range" or spec is None:
+        return f"improper alignment for relocation {s.reloc}: {ce.value:#x} is not aligned to {s.granule} bytes"
+    who = [p for p in ("lld", "bfd", "kmod") if p in (ce.rejected_by or profiles)] or ["lld"]
+    if who[0] == "bfd":
+        iv = spec.limits["bfd"].interval()
+        return (f"relocation truncated to fit: {s.reloc} against symbol `{s.symbol}'; "
+                f"{ce.value} is not in [{iv[0]}, {iv[1]}]")
+    iv = spec.limits[who[0]].interval() or s.range
+    return f"relocation {s.reloc} out of range: {ce.value} is not in [{iv[0]}, {iv[1]}]{ref}"
+
+
+def _headline(s: SiteResult, profiles: tuple[str, ...] = ()) -> str:
+    """The first line of a site: an error only for a broken site (in the linker's words), a
+    warning for a vulnerable or undecided one, whose words no log scraper takes for a linker's."""
     ce = s.counterexample
     ref = f"; references {s.symbol}" if s.symbol else ""
-    if ce is not None and ce.problem == "out of range" and s.range is not None:
-        return (f"{_where(s)}: relocation {s.reloc} out of range: {ce.value} is not in "
-                f"[{s.range[0]}, {s.range[1]}]{ref}")
-    if ce is not None:
-        return f"{_where(s)}: improper alignment for relocation {s.reloc}: {ce.value:#x} is not aligned to {s.granule} bytes{ref}"
+    if s.verdict == Verdict.BROKEN and ce is not None:
+        return f"error: {_where(s)}: {_lld_words(s, ce, profiles)}"
+    if s.verdict == Verdict.BROKEN:
+        return f"error: {_where(s)}: relocation {s.reloc} cannot fit in any layout of the model{ref}"
+    if s.verdict == Verdict.VULNERABLE and ce is not None and ce.problem == "out of range" and s.range:
+        return (f"warning: {_where(s)}: {s.reloc} can overflow: some layouts of the model give the value "
+                f"{ce.value:#x}, outside [{s.range[0]:#x}, {s.range[1]:#x}]{ref}")
+    if s.verdict == Verdict.VULNERABLE and ce is not None:
+        return (f"warning: {_where(s)}: {s.reloc} can be misaligned: some layouts of the model give the value "
+                f"{ce.value:#x}, not a multiple of {s.granule}{ref}")
+    if s.verdict == Verdict.UNKNOWN:
+        return f"warning: {_where(s)}: {s.reloc} is undecided: reachsolve could not tell whether it always fits{ref}"
     return f"{_where(s)}: relocation {s.reloc}: {s.verdict}{ref}"
 
 
-def _short_layout(ce: Counterexample, s: SiteResult, limit: int = 4) -> str:
-    keep = [p for p in ce.layout if p.section in (s.section, s.target_section)]
-    rest = len(ce.layout) - len(keep)
-    parts = [f"{p.section}={p.address:#x}" for p in keep[:limit]]
-    parts += [f"{p.name}={p.address:#x}" for p in ce.symbols if p.name == s.symbol][:limit]
-    more = f" (+{rest} more sections)" if rest else ""
-    return f"image_base={ce.image_base:#x} " + " ".join(parts) + more
+def _operand(s: SiteResult) -> str:
+    """The site's target as the source names it: symbol+addend."""
+    a = s.addend
+    return (s.symbol or "0") + (f"+{a:#x}" if a > 0 else f"-{-a:#x}" if a < 0 else "")
 
 
 _COLOUR = {"error": "\033[1;31m", "warning": "\033[1;33m", "ok": "\033[1;32m", "dim": "\033[2m"}
@@ -97,25 +120,77 @@ def _comparison_line(report: Report) -> str | None:
             f"{states['updated']} updated, {len(c.absent)} absent (fixed), {len(c.not_compared)} not compared")
 
 
-def text(report: Report, verbose: bool = False, quiet: bool = False, colour: bool = False) -> str:
-    """The report for people. ``quiet``: findings and errors only."""
+def _relocated(s: SiteResult) -> str:
+    """The instruction with its relocated operand named (`cbz x0, hyp_panic`, not `cbz x0, #0`),
+    as an assembler listing writes it; capstone's text when the form is not recognised."""
+    text, op = s.instruction, _operand(s)
+    if s.verdict == Verdict.UNKNOWN:  # e.g. the wrong instruction for the type: show it as it is
+        return text
+    if text.startswith("."):
+        return f"{text} {op}" + (" - ." if "PREL" in s.reloc else "")
+    mn, _, ops = text.partition(" ")
+    parts = [p.strip() for p in ops.split(",")] if ops else []
+    got = "GOT" in s.reloc
+    if "LO12" in s.reloc and "[" in ops:
+        head = ops[:ops.index("[") + 1]
+        reg = ops[ops.index("[") + 1:].split(",")[0].rstrip("]").strip()
+        return f"{mn} {head}{reg}, :lo12:{op}]"
+    if "MOVW" in s.reloc and parts:
+        group = s.reloc.rsplit("_", 1)[-1].lower()   # g0, g1, g2
+        return f"{'movz' if mn == 'mov' else mn} {parts[0]}, #:abs_{group}:{op}"
+    if parts and parts[-1].startswith("#"):
+        return f"{mn} {', '.join(parts[:-1] + [(':got:' if got else '') + op])}"
+    return text
+
+
+def _short_layout(ce: Counterexample, s: SiteResult) -> str:
+    """The addresses the value depends on: the site's section and the target's (or symbol, GOT slot)."""
+    keep = [p for p in ce.layout if p.index == s.section_index]
+    keep += [p for p in ce.layout if p.section == s.target_section and p.index != s.section_index]
+    shared = {p.section for p in keep if sum(q.section == p.section for q in keep) > 1}
+    parts = [f"{p.section}{f'[{p.index}]' if p.section in shared else ''} at {p.address:#x}" for p in keep]
+    parts += [f"{p.name} at {p.address:#x}" for p in ce.symbols
+              if p.name == s.symbol or (p.kind == "got" and "GOT" in s.reloc)]
+    return ", ".join(parts)
+
+
+def text(report: Report, verbose: bool = False, repro: dict | None = None, quiet: bool = False,
+         colour: bool = False) -> str:
+    """The text report. ``repro`` maps a site's key to the repro script written for it
+    (api.emit_repro); each such site prints its path. ``quiet``: findings and errors only."""
     lines: list[str] = []
+    profiles = dict(report.model).get("linker", "both")
+    profiles = PROFILE_CHOICES.get(profiles, ("lld", "bfd"))
+    files = {f.file: f for f in report.files}
+    told: set[str] = set()
     for s in (report.sites if verbose and not quiet else report.listed):
         if s.verdict == Verdict.ROBUST and not verbose:
             continue
-        head = _headline(s)
+        f = files.get(s.file)
+        if s.file not in told and f is not None and f.assumptions:
+            lines.append(f"{s.file}: verdicts rest on these assumptions:")
+            lines.extend(f"  {i}: {a}" for i, a in zip(f.assumption_ids, f.assumptions))
+        told.add(s.file)
+        head = _headline(s, profiles)
         lines.append(_paint(head, _tone(s), colour) if s.verdict != Verdict.ROBUST else head)
         at = f"{s.function[0]}+{s.function[1]:#x}: " if s.function else ""
-        lines.append(f"  >>> {at}{s.instruction}   value = {s.expression}")
+        lines.append(f"  >>> {at}{_relocated(s)}   value = {s.expression}")
         lines.append(f"  >>> {s.verdict}: {s.reason}")
+        if s.as_linked is not None:
+            more = f"; {s.margin:#x} more bytes between site and target break it" if s.margin is not None else ""
+            lines.append(f"  >>> as linked: value {s.as_linked:#x}{more}")
         ce = s.counterexample
         if ce is not None:
-            lines.append(f"  >>> layout: {_short_layout(ce, s)}")
+            lines.append(f"  >>> layout: {_short_layout(ce, s)} (every section: JSON report, repro folder)")
             who = ", ".join(PROFILE_LABEL[p] for p in ce.rejected_by) or "no linker (silent)"
             lines.append(f"  >>> encodes as: {ce.encoded}; wanted {ce.wanted}; rejected by: {who}")
+        if s.assumptions:
+            lines.append(f"  >>> rests on: {', '.join(s.assumptions)}")
         for n in s.notes:
             lines.append(f"  >>> note: {n}")
         lines.extend(fix_lines(s))
+        if repro and s.key in repro:
+            lines.append(f"  >>> repro: {repro[s.key]}")
         lines.extend(_annotations(report, s))
     if report.comparison is not None:
         for old in report.comparison.absent:
@@ -221,6 +296,7 @@ def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
         "fingerprint": s.fingerprint or None,
         "baseline": _mark(s.baseline),
         "suppression": {"reason": s.suppression} if s.suppression is not None else None,
+        "assumptions": list(s.assumptions),
     }
 
 
@@ -277,8 +353,8 @@ def _tail(report: Report) -> dict:
         "files": [{
             "file": f.file, "sections": f.sections, "relocations": f.relocations,
             "not_range_checked": dict(f.not_range_checked), "skipped_nonalloc": f.skipped_nonalloc,
-            "assumptions": list(f.assumptions), "decisions": dict(f.decisions),
-            "counts": counts.get(f.file, {}),
+            "assumptions": list(f.assumptions), "assumption_ids": list(f.assumption_ids),
+            "decisions": dict(f.decisions), "counts": counts.get(f.file, {}),
         } for f in report.files],
         "errors": [{"file": e.file, "message": e.message} for e in report.errors],
         "summary": report.summary,
