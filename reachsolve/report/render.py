@@ -23,7 +23,9 @@ def _lld_words(s: SiteResult, ce: Counterexample, profiles: tuple[str, ...]) -> 
     ref = f"; references {s.symbol}" if s.symbol else ""
     spec = BY_NAME.get(s.reloc)
     if ce.problem != "out of range" or spec is None:
-        return f"improper alignment for relocation {s.reloc}: {ce.value:#x} is not aligned to {s.granule} bytes"
+        # ld.lld prints the value as a 64-bit unsigned number in upper-case hex (utohexstr)
+        return (f"improper alignment for relocation {s.reloc}: 0x{ce.value % (1 << 64):X} is not aligned to "
+                f"{s.granule} bytes")
     who = [p for p in ("lld", "bfd", "kmod") if p in (ce.rejected_by or profiles)] or ["lld"]
     if who[0] == "bfd":
         iv = spec.limits["bfd"].interval()
