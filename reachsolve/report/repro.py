@@ -125,7 +125,8 @@ def repro_sh(site: SiteResult, obj: str, profiles: tuple[str, ...], big_endian: 
             f'obj="{obj_ref}"',
             *(f'{k}=${{{k}:-{v}}}' for k, v in TOOLS.items()),
             'tmp=$(mktemp -d)', "trap 'rm -rf \"$tmp\"' EXIT",
-            f"site={shlex.quote(where)}", "status=0",
+            # ld.lld names a place inside a sized function "(function NAME: .text+0x0)"
+            f"site={shlex.quote(where)}", f"in_function={shlex.quote(': ' + where[1:])}", "status=0",
             "link() {  # linker, script, output[, option]: link the object at the counterexample's addresses",
             '  extra=${4:-}',
             f'  case $1 in lld) set -- "$LLD" {_FLAGS["lld"]} -T "$here/$2" -o "$tmp/$3" ;;',
@@ -145,8 +146,8 @@ def repro_sh(site: SiteResult, obj: str, profiles: tuple[str, ...], big_endian: 
         if p in rejecting:
             out += [f'echo "== {label}: expected to reject the site"',
                     f"link {p} {p}.lds {p}.out",
-                    'if grep -F "$site" "$tmp/log" >/dev/null; then',
-                    f'  echo "{label} rejects it:"; grep -F "$site" "$tmp/log" | sed "s/^/  /"',
+                    'if grep -F -e "$site" -e "$in_function" "$tmp/log" >/dev/null; then',
+                    f'  echo "{label} rejects it:"; grep -F -e "$site" -e "$in_function" "$tmp/log" | sed "s/^/  /"',
                     "else",
                     f'  echo "{label} did not report the site; its messages:"; sed "s/^/  /" "$tmp/log"',
                     f'  [ -f "$tmp/{p}.out" ] && show {p}.out',
@@ -155,7 +156,7 @@ def repro_sh(site: SiteResult, obj: str, profiles: tuple[str, ...], big_endian: 
         elif p in silent:
             out += [f'echo "== {label}: does not check this; links it and writes the wrong code"',
                     f"link {p} {p}.lds {p}.out --noinhibit-exec",
-                    'grep -F "$site" "$tmp/log" | sed "s/^/  /"',
+                    'grep -F -e "$site" -e "$in_function" "$tmp/log" | sed "s/^/  /"',
                     f'if [ -f "$tmp/{p}.out" ]; then show {p}.out; else echo "  no output; its messages:"; '
                     f'sed "s/^/  /" "$tmp/log"; status=1; fi']
         if p in fine:
