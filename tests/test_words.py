@@ -14,7 +14,7 @@ import re
 import pytest
 
 from reachsolve import analyze
-from reachsolve.report.render import _headline, text
+from reachsolve.report.render import headline, text
 from reachsolve.report.repro import linker_script
 from testsupport.oracle import unsupported
 from testsupport.toolchain import FIXTURES, assemble, link
@@ -29,7 +29,7 @@ def test_broken_headlines_are_the_linkers_own_lines(src, objdir, tmp_path):
     relocs = {s.reloc for s in report.sites}
     compared = 0
     for s in report.listed:
-        head = _headline(s, ("lld", "bfd"))
+        head = headline(s)
         if s.verdict == "broken":
             assert head.startswith("error: "), head
             ce = s.counterexample
@@ -58,7 +58,7 @@ def test_broken_as_linked_reads_like_ld_lld_with_the_same_script(objdir, tmp_pat
     report = analyze([str(obj)], linker_script=str(lds))
     (s,) = [s for s in report.listed if s.verdict == "broken"]
     proc = link("lld", obj, lds.read_text(), tmp_path)
-    assert "ld.lld: " + _headline(s, ("lld", "bfd")) in proc.stderr.splitlines(), proc.stderr
+    assert "ld.lld: " + headline(s) in proc.stderr.splitlines(), proc.stderr
 
 
 def _values(line: str) -> str:
@@ -75,7 +75,7 @@ def test_one_number_base_per_line(objdir):
     for src in SOURCES:
         report = analyze([str(assemble(src, objdir))])
         for s in report.listed:
-            head = _headline(s, ("lld", "bfd")).split(")", 1)[1]  # after the (section+offset)
+            head = headline(s).split(")", 1)[1]  # after the (section+offset)
             # values only: not names (R_AARCH64_..., symbols), nor the granule's count of bytes
             head = _values(head)
             decimal = re.search(r"(?<![0-9a-fA-Fx])-?\d+(?![0-9a-fA-Fx])", head)

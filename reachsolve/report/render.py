@@ -55,6 +55,11 @@ def _headline(s: SiteResult, profiles: tuple[str, ...] = ()) -> str:
     return f"{_where(s)}: relocation {s.reloc}: {s.verdict}{ref}"
 
 
+def headline(s: SiteResult, linker: str = "both") -> str:
+    """The first line the text report prints for a site, under the model's ``linker`` choice."""
+    return _headline(s, PROFILE_CHOICES.get(linker, ("lld", "bfd")))
+
+
 def _operand(s: SiteResult) -> str:
     """The site's target as the source names it: symbol+addend."""
     a = s.addend
