@@ -252,6 +252,7 @@ def emit_repro(report: Report, directory: str) -> dict[tuple, str]:
         else:
             ref = os.path.abspath(src.path)
         big = blob.data[5:6] == b"\x02"
+        others = _strong_undefined(obj)
         seen: set[str] = set()
         for s in by_file[file]:
             base_f = f = folder_name(s, names)
@@ -260,5 +261,15 @@ def emit_repro(report: Report, directory: str) -> dict[tuple, str]:
                 k += 1
                 f = f"{base_f}-{k}"
             seen.add(f)
-            out[s.key] = str(write_site(s, odir / f, ref, profiles, big, names))
+            out[s.key] = str(write_site(s, odir / f, ref, profiles, big, names, others))
     return out
+
+
+def _strong_undefined(obj) -> tuple[str, ...]:
+    """Names of the object's undefined symbols that are not weak: a link stops at them."""
+    from .objfile.elf import STB_WEAK, SYM_UNDEF
+    import numpy as np
+    idx = np.nonzero(obj.symbol_section == SYM_UNDEF)[0]
+    binds = obj.symbols["info"][idx] >> 4
+    return tuple(sorted({obj.symbol_name(int(i)) for i, b in zip(idx.tolist(), binds.tolist())
+                         if i and b != STB_WEAK} - {""}))

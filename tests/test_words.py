@@ -87,3 +87,18 @@ def test_instruction_is_shown_relocated(objdir):
     report = analyze([str(assemble(FIXTURES / "condbr19.S", objdir))])
     out = text(report)
     assert "cbz x0, far_fn" in out and "b.hs undefined_fn" in out and "#0x14" not in out.split("encodes")[0]
+
+
+def test_assumptions_have_ids_and_each_site_names_the_ones_it_rests_on(objdir):
+    import json
+
+    from reachsolve.report.render import to_json
+    report = analyze([str(assemble(FIXTURES / "condbr19.S", objdir))])
+    doc = json.loads(to_json(report))
+    (f,) = doc["files"]
+    assert f["assumption_ids"] == ["A1"] and "undefined_fn" in f["assumptions"][0]
+    by = {s["offset"]: s for s in doc["sites"]}
+    assert by[0x18]["assumptions"] == ["A1"]          # b.hs undefined_fn
+    assert by[0x14]["assumptions"] == []              # cbz x0, far_fn: a section of the object
+    out = text(report)
+    assert out.count("verdicts rest on these assumptions") == 1 and out.count("rests on: A1") == 1

@@ -170,13 +170,20 @@ def text(report: Report, verbose: bool = False, repro: dict | None = None, quiet
     profiles = PROFILE_CHOICES.get(profiles, ("lld", "bfd"))
     files = {f.file: f for f in report.files}
     told: set[str] = set()
-    for s in (report.sites if verbose and not quiet else report.listed):
-        if s.verdict == Verdict.ROBUST and not verbose:
-            continue
+    shown = [s for s in (report.sites if verbose and not quiet else report.listed)
+             if verbose or s.verdict != Verdict.ROBUST]
+    used: dict[str, set] = {}
+    for s in shown:
+        used.setdefault(s.file, set()).update(s.assumptions)
+    for s in shown:
         f = files.get(s.file)
-        if s.file not in told and f is not None and f.assumptions:
+        if s.file not in told and f is not None and used.get(s.file):
+            # once per object: the assumptions its shown sites rest on (all of them: the JSON report)
             lines.append(f"{s.file}: verdicts rest on these assumptions:")
-            lines.extend(f"  {i}: {a}" for i, a in zip(f.assumption_ids, f.assumptions))
+            lines.extend(f"  {i}: {a}" for i, a in zip(f.assumption_ids, f.assumptions) if i in used[s.file])
+            rest = len(f.assumptions) - len(used[s.file])
+            if rest:
+                lines.append(f"  (and {rest} more that no site shown here rests on; see the JSON report)")
         told.add(s.file)
         head = _headline(s, profiles)
         lines.append(_paint(head, _tone(s), colour) if s.verdict != Verdict.ROBUST else head)

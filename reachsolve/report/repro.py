@@ -34,9 +34,12 @@ def _quote(name: str) -> str:
 GOT_HEADER = {"lld": 0, "bfd": 8}
 
 
-def linker_script(site: SiteResult, linker: str = "lld", names: dict[int, str] | None = None) -> str:
+def linker_script(site: SiteResult, linker: str = "lld", names: dict[int, str] | None = None,
+                  others: tuple[str, ...] = ()) -> str:
     """The script for ``linker`` ("lld" or "bfd"; they differ only in the GOT header).
-    ``names``: section index -> the name a renamed copy of the object gives it."""
+    ``names``: section index -> the name a renamed copy of the object gives it;
+    ``others``: the object's other undefined symbols, defined at the image base so that
+    the link gets as far as relocating (no range-checked site of the layout uses them)."""
     ce = site.counterexample
     if ce is None:
         raise ValueError("site has no counterexample")
@@ -56,9 +59,12 @@ def linker_script(site: SiteResult, linker: str = "lld", names: dict[int, str] |
             raise ValueError("several GOT slots: their order inside .got is the linker's choice")
         lines.append(f"  .got {got[0].address - GOT_HEADER[linker]:#x} : {{ *(.got) }}")
     lines.append("}")
+    placed = set()
     for s in ce.symbols:
         if s.kind in ("undefined", "script"):  # script symbols at their values in this layout
             lines.append(f"{s.name} = {s.address:#x};")
+            placed.add(s.name)
+    lines += [f"{_quote(n)} = {ce.image_base:#x};" for n in others if n not in placed]
     return "\n".join(lines) + "\n"
 
 
@@ -166,11 +172,11 @@ def repro_sh(site: SiteResult, obj: str, profiles: tuple[str, ...], big_endian: 
 
 
 def write_site(site: SiteResult, folder: Path, obj: str, profiles: tuple[str, ...], big_endian: bool = False,
-               names: dict[int, str] | None = None) -> Path:
+               names: dict[int, str] | None = None, others: tuple[str, ...] = ()) -> Path:
     """Write ``site``'s repro folder (lld.lds, bfd.lds, repro.sh); returns the script's path."""
     folder.mkdir(parents=True, exist_ok=True)
     for ld in ("lld", "bfd"):
-        (folder / f"{ld}.lds").write_text(linker_script(site, ld, names))
+        (folder / f"{ld}.lds").write_text(linker_script(site, ld, names, others))
     sh = folder / "repro.sh"
     sh.write_text(repro_sh(site, obj, profiles, big_endian, names))
     sh.chmod(0o755)
