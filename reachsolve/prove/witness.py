@@ -60,7 +60,8 @@ class Witnesses:
         margin, amount = None, None
         if self.ob.layout is not None and kind != "align" and d.coeffs and not self.ob.open_vars(d):
             w, margin, amount = self.margin(d, c, dom, violation, kind, w)
-        elif kind != "align" and d.coeffs:
+        extreme = w
+        if margin is None and kind != "align" and d.coeffs:
             w = self.nearest(d, c, dom, rng, g, kind, w)
         if never_fits:
             fit = Proved()
@@ -74,6 +75,10 @@ class Witnesses:
                 cons.append(Between(d + c, rng[0], rng[1]))
             fit = backend.find(dom + cons, self.budget)
         v = self.counterexample(site, w, fit, violation, vars)
+        if v.verdict == Verdict.UNKNOWN and w is not extreme:
+            # The nearest answer of a relaxed query may not complete (a symbol the relaxation
+            # let lie inside a section); the extreme one is tried as before.
+            v = self.counterexample(site, extreme, fit, violation, vars)
         if v.verdict == Verdict.UNKNOWN:
             return Decision(v.verdict, v.record, v.env, notes + v.notes, None)
         rec = v.record if margin is None else Failure(**{**_fields(v.record), "margin": margin})
