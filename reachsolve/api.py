@@ -22,7 +22,8 @@ from .model.files import with_script
 from .model.options import LayoutModel
 from .report.document import Placement, Report, SiteResult
 
-_OVERRIDES = ("image_base", "image_max", "veneers", "no_veneers", "linker", "timeout_ms", "rlimit", "min_margin")
+_OVERRIDES = ("image_base", "image_max", "veneers", "no_veneers", "linker", "timeout_ms", "rlimit", "min_margin",
+              "final_link")
 
 
 def load_model(name_or_path: str | LayoutModel = "free", *, linker_script: str | None = None,

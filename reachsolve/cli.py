@@ -56,6 +56,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="whose limits apply (default: the model's; both = ld.lld and GNU ld)")
     p.add_argument("--defsym", action="append", default=None, metavar="NAME=EXPR",
                    help="define a symbol as the linkers' --defsym does (with a linker script; repeatable)")
+    p.add_argument("--final-link", choices=("static", "pie", "shared"), default=None, metavar="TYPE",
+                   help="the output type of the final link (static, pie, shared): undefined weak references are "
+                        "decided on the value the linkers give them; default: open world")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per solver query")
     p.add_argument("--rlimit", type=int, default=0, metavar="N",
                    help="z3 resource units per query, a deterministic limit (default: none)")
@@ -225,7 +228,7 @@ def _model(args) -> LayoutModel:
     return load_model(args.model, linker_script=args.linker_script, placement=args.placement,
                       image_base=args.image_base, image_max=args.image_max, veneers=args.veneers,
                       linker=args.linker, timeout_ms=max(1, int(args.timeout * 1000)), rlimit=max(0, args.rlimit),
-                      defsym=args.defsym, min_margin=args.min_margin)
+                      defsym=args.defsym, min_margin=args.min_margin, final_link=args.final_link)
 
 
 _RESERVE = 32 << 20  # room beyond what is held at start: a --jobs worker's own thread, first objects

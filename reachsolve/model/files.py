@@ -17,10 +17,11 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..script import parser as ldscript
+from ..target.policy import FINAL_LINKS
 from .options import LayoutModel, parse_size
 
 _KEYS = {"name", "description", "placement", "image_base", "image_max", "veneers", "no_veneers", "linker",
-         "script", "script_file", "defsym", "min_margin"}
+         "script", "script_file", "defsym", "min_margin", "final_link"}
 
 
 def _bundled():
@@ -138,6 +139,11 @@ def parse_model(text: str, path: str, base: str | None = None) -> LayoutModel:
     kw["no_veneers"] = tuple(nv)
     if get("linker", str) is not None:
         kw["linker"] = doc["linker"]
+    final_link = get("final_link", str)
+    if final_link is not None:
+        if final_link not in FINAL_LINKS:
+            raise bad("final_link", f"{final_link!r} is not one of {', '.join(FINAL_LINKS)}")
+        kw["final_link"] = final_link
     script = get("script", str)
     script_file = get("script_file", str)
     if script is not None and script_file is not None:

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ModelError
-from ..target.policy import PROFILE_CHOICES, LinkPolicy
+from ..target.policy import FINAL_LINKS, PROFILE_CHOICES, LinkPolicy
 
 MiB = 1 << 20
 ADDRESS_SPACE = 1 << 64
@@ -43,6 +43,7 @@ class LayoutModel:
     origin: str = ""               # the model file it was read from ("" when built in code)
     defsym: tuple[tuple[str, str, str], ...] = ()  # (name, expression, where given): --defsym NAME=EXPR
     min_margin: int | None = None  # flag vulnerable sites with less margin as "near" (script models)
+    final_link: str | None = None  # "static" | "pie" | "shared": the output type; None: open world
 
     def __post_init__(self):
         if self.linker not in PROFILE_CHOICES:
@@ -53,6 +54,11 @@ class LayoutModel:
             raise ModelError("ordered and as-linked placement need a linker script; free placement takes none")
         if self.image_base is not None and not 0 <= self.image_base <= ADDRESS_SPACE - self.image_max:
             raise ModelError(f"image base {self.image_base:#x} leaves no room for {self.image_max:#x} bytes")
+        if self.final_link is not None and self.final_link not in FINAL_LINKS:
+            raise ModelError(f"unknown final link type {self.final_link!r}; choose static, pie or shared")
+        if self.final_link is not None and self.linker == "module":
+            # A module is relocated by the kernel's loader, not by a final link.
+            raise ModelError("final_link applies to ld.lld and GNU ld links; the module loader makes no final link")
         if self.script is not None and self.image_base is not None:
             # A script sets its own addresses; a base beside it would be silently dropped.
             raise ModelError("image_base applies to free placement; under a linker script the script sets "
@@ -95,4 +101,5 @@ class LayoutModel:
                 "veneers": self.veneers, "linker": self.linker, "timeout_ms": self.timeout_ms,
                 "rlimit": self.rlimit, "placement": self.placement, "script": self.script_path or None,
                 "no_veneers": list(self.no_veneers), "min_margin": self.min_margin,
-                **({"defsym": {n: t.partition("=")[2] for n, t, _ in self.defsym}} if self.defsym else {})}
+                **({"defsym": {n: t.partition("=")[2] for n, t, _ in self.defsym}} if self.defsym else {}),
+                **({"final_link": self.final_link} if self.final_link else {})}

@@ -7,7 +7,9 @@ interface.
 """
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -16,11 +18,12 @@ from ..ir import Lin, PageDiff, Var
 from ..model.frame import FreeFrame, Slot
 from ..model.options import LayoutModel
 from ..model.ordered import OrderedFrame
-from ..objfile.elf import STB_WEAK, ObjectFile
+from ..objfile.elf import STB_WEAK, SYM_UNDEF, ObjectFile
 from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns
 from ..report.document import assumption_id
 from ..script.chain import ScriptLayout
 from ..target.catalogue import BY_NUMBER
+from ..target.policy import weak_preemptible
 
 # Free-model objects with at most this many layout variables get an exact placement
 # query when first fit finds no layout; the query has one disjointness term per pair.
@@ -83,7 +86,9 @@ class ObjectContext:
                 self._assume(var, f"undefined {slot.label} lies in the image, aligned to {slot.align}")
             else:
                 self._assume(var, f"{slot.label} has the value the script gives it (no input defines it)")
-        if (cols.weak & (cols.kind == SYM_ANCHOR)).any():
+        weak_rows = cols.weak & (cols.kind == SYM_ANCHOR)
+        self.resolved_weak = self._resolve_weak(weak_rows)
+        if (weak_rows & ~self.resolved_weak).any():
             self._assume(("weak",), "undefined weak symbols are taken to be defined somewhere in the image")
         self.stats: Counter = Counter()
         self.texts: dict = {}  # rendered symbolic parts, by shape
@@ -137,9 +142,9 @@ class ObjectContext:
         if ("orphans",) in a and self.layout is not None:
             if {site.section, site.target_section} & set(self.layout.orphans):
                 used.add(a[("orphans",)])
-        if ("weak",) in a and site.anchor is not None and site.anchor[0] == "sym" and \
+        if site.anchor is not None and site.anchor[0] == "sym" and \
                 int(self.obj.symbols["info"][site.symbol]) >> 4 == STB_WEAK:
-            used.add(a[("weak",)])
+            used |= {a[k] for k in (("weak",), ("final-link",), ("preemptible",)) if k in a}
         return tuple(assumption_id(k) for k in sorted(used))
 
     def solver_layout(self, extra: list, budget):
@@ -158,6 +163,60 @@ class ObjectContext:
             return None
         env = self.frame.complete(ans.env)  # every slot has a place: this only fills BASE if fixed
         return env if env is not None and not self.frame.problems(env) else None
+
+    def _resolve_weak(self, weak_rows: np.ndarray) -> np.ndarray:
+        """Rows whose undefined weak target the final link resolves to a fixed place (the
+        linkers' rule, target.policy.weak_rule). They are decided one by one on that value;
+        the screen's open-world proofs do not apply to them. States the assumption."""
+        cols, fl = self.cols, self.model.final_link
+        out = np.zeros(len(cols), dtype=bool)
+        if fl is None or not weak_rows.any():
+            return out
+        obj = self.obj
+        resolved, preempt = set(), set()
+        for i in np.nonzero(weak_rows)[0].tolist():
+            si = int(cols.symbol[i])
+            if int(obj.symbol_section[si]) != SYM_UNDEF:
+                continue
+            vis = int(obj.symbols["other"][si]) & 3
+            if weak_preemptible(fl, vis):
+                preempt.add(si)
+            elif self.policy.weak_rules(BY_NUMBER[int(cols.rtype[i])], fl, vis) is not None:
+                out[i] = True
+                resolved.add(si)
+        cols.special |= out
+        if resolved:
+            names = ", ".join(sorted(obj.symbol_label(si) for si in resolved)[:5])
+            self._assume(("final-link",), f"final link {fl}: undefined weak {names}{'...' if len(resolved) > 5 else ''} "
+                                    f"not preemptible: its references take the value the linkers give them")
+        if preempt:
+            names = ", ".join(sorted(obj.symbol_label(si) for si in preempt)[:5])
+            self._assume(("preemptible",), f"final link {fl}: undefined weak {names}{'...' if len(preempt) > 5 else ''} "
+                                    f"has default visibility, so it is preemptible (a PLT/GOT entry, or an error "
+                                    f"for a non-PIC relocation): decided as if defined anywhere in the image")
+        return out
+
+    def weak_rules(self, site: Site):
+        """The selected linkers' resolutions of this site's undefined weak target (None: open world)."""
+        if self.model.final_link is None or site.anchor is None or site.anchor[0] != "sym":
+            return None
+        si = site.symbol
+        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si):
+            return None
+        vis = int(self.obj.symbols["other"][si]) & 3
+        return self.policy.weak_rules(site.spec, self.model.final_link, vis)
+
+    def is_weak(self, si: int) -> bool:
+        return (int(self.obj.symbols["info"][si]) >> 4) == STB_WEAK
+
+    def for_weak(self, profile: str) -> "ObjectContext":
+        """This context deciding a resolved undefined weak reference under one of its linkers
+        alone (shares frame and layout). No veneers: ld.lld adds no thunk for an undefined
+        weak target without a PLT entry (AArch64::needsThunk), and GNU ld's b/bl become NOPs."""
+        view = copy.copy(self)
+        view.policy = replace(self.policy.single(profile), veneers=False)
+        view._veneer_secs = {}
+        return view
 
     @cached_property
     def sites(self) -> tuple[Site, ...]:

@@ -9,12 +9,16 @@ whether any layout fits at all).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
-from ..ir import Between, Bound, Lin, NotMultiple, Outside, PageDiff, Proved, Unknown, Witness, page_delta_bounds
+from ..ir import (Between, Bound, Lin, NotMultiple, Outside, PageDiff, Proved, Unknown, Witness, page,
+                  page_delta_bounds)
 from ..objfile.sites import Site
 from ..report.algebra import render
-from ..report.proofs import Proof, ProofKind, VeneerNote, Verdict
+from ..report.proofs import (Failure, FailureKind, MayStayUndefined, Problem, Proof, ProofKind, UndefinedWeak,
+                             VeneerNote, Verdict, WeakResolution)
+from ..target.policy import WEAK_NEXT, WEAK_NOP, WEAK_PAGE, WEAK_PLACE, WEAK_ZERO
 from . import backend
 from .context import ObjectContext
 from .witness import Decision, Witnesses, undecided
@@ -22,6 +26,8 @@ from .witness import Decision, Witnesses, undecided
 
 def group_key(ob: ObjectContext, site: Site):
     """Sites with equal keys have values that differ only by a constant."""
+    if ob.weak_rules(site) is not None:
+        return ("weak", site.section, site.offset, site.spec.name)   # decided alone, per linker
     e = ob.expr(site)
     if isinstance(e, PageDiff):
         return (site.spec.name, "page", e.a.coeffs, e.b.coeffs)
@@ -58,6 +64,61 @@ class Decider:
 
     def decide(self, sites: Sequence[Site]) -> list[Decision]:
         """Decisions for one group (see group_key), in the order given."""
+        if self.ob.weak_rules(sites[0]) is not None:
+            return [self._weak(s) for s in sites]
+        out = self._decide(sites)
+        if sites[0].anchor and sites[0].anchor[0] == "sym" and self.ob.is_weak(sites[0].symbol):
+            out = [_may_stay_undefined(s, v) for s, v in zip(sites, out)]
+        return out
+
+    def _weak(self, site: Site) -> Decision:
+        """A non-preemptible undefined weak reference in a final link: each selected linker's
+        value (S where that linker resolves it, the addend kept) decided as an ordinary site
+        of that linker alone; the site must fit under every one."""
+        per, decisions = [], []
+        for profile, rule in self.ob.weak_rules(site):
+            if rule == WEAK_NOP:
+                per.append(WeakResolution(profile, rule))
+                continue
+            view = self.ob.for_weak(profile)
+            if rule == WEAK_PAGE:
+                d = self._page_of_place(view, site)
+            else:
+                anchor, sval = ((("sec", site.section), site.offset + (4 if rule == WEAK_NEXT else 0))
+                                if rule in (WEAK_NEXT, WEAK_PLACE) else (None, 0))
+                d = Decider(view).decide([replace(site, anchor=anchor, sym_value=sval)])[0]
+            per.append(WeakResolution(profile, rule, d.record))
+            decisions.append((view, rule, d))
+        worst = None
+        for verdict in (Verdict.BROKEN, Verdict.VULNERABLE, Verdict.UNKNOWN):
+            worst = next((x for x in decisions if x[2].verdict == verdict), None)
+            if worst is not None:
+                break
+        rec = UndefinedWeak(self.model.final_link, site.symbol_name, tuple(per))
+        notes = tuple(n for _, _, d in decisions for n in d.notes)
+        if worst is None:
+            return Decision(Verdict.ROBUST, rec, notes=notes)
+        view, rule, d = worst
+        env = None
+        if d.env is not None:
+            # The original site's re-check sees S where that linker resolves it.
+            p = d.env[("sec", site.section)] + site.offset
+            env = {**d.env, site.anchor: {WEAK_NEXT: p + 4, WEAK_PLACE: p, WEAK_PAGE: page(p), WEAK_ZERO: 0}[rule]}
+        return Decision(d.verdict, rec, env, notes, policy=view.policy)
+
+    def _page_of_place(self, view, site: Site) -> Decision:
+        """GNU ld's ADRP to an undefined weak symbol: Page(Page(P)+A) - Page(P), which is
+        Page(A) wherever P lies."""
+        v = page(site.addend)
+        rng = view.policy.range(site.spec)
+        if rng[0] <= v <= rng[1]:
+            return Decision(Verdict.ROBUST, Proof(ProofKind.PAGE_FIXED, const=v, value=(v, v), range=rng))
+        rec = Failure(FailureKind.NO_LAYOUT, Problem.RANGE, v, rng, 1, view.policy.rejecting(
+            site.spec, v, view.section_veneers(site.section), False))
+        env = self.ob.feasible
+        return Decision(Verdict.BROKEN, rec, env)
+
+    def _decide(self, sites: Sequence[Site]) -> list[Decision]:
         e0 = self.ob.expr(sites[0])
         vars = self.ob.query_vars(sites[0])
         dom = _LazyDomain(lambda: self.frame.domain(vars))  # most groups never reach the solver
@@ -203,3 +264,13 @@ class Decider:
                 fit = backend.find(dom + [Between(e, rng[0], rng[1])], self.budget)
                 out.append(self.witnesses.counterexample(site, ans, fit, Outside(e, rng[0], rng[1]), vars))
         return out
+
+
+def _may_stay_undefined(site: Site, v: Decision) -> Decision:
+    """Open world: a weak target may also stay undefined, and the final link then resolves
+    it, so no layout of its definition failing does not make the site broken (every
+    address it could take would have to fail); it is vulnerable, with its counterexample."""
+    if v.verdict != Verdict.BROKEN or not isinstance(v.record, Failure):
+        return v
+    rec = replace(v.record, kind=FailureKind.SOME_LAYOUTS)
+    return Decision(Verdict.VULNERABLE, rec, v.env, v.notes + (MayStayUndefined(site.symbol_name),), v.margin)

@@ -56,7 +56,7 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
     tsec = site.target_section
     ce = None
     if v.env is not None and v.verdict in (Verdict.VULNERABLE, Verdict.BROKEN):
-        rc = recheck(site, v.env, ob.policy, ob.veneers(site))
+        rc = recheck(site, v.env, v.policy or ob.policy, ob.veneers(site) and v.policy is None)
         layout, syms = _placements(ob, v.env, shared if shared is not None else {})
         base = ob.frame.base.evaluate(v.env) if ob.frame.base_fixed or BASE not in v.env else v.env[BASE]
         ce = Counterexample(rc.value, base, layout, syms, rc.rejected_by,

@@ -31,6 +31,7 @@ class Decision:
     env: dict | None = None
     notes: tuple = ()
     margin: int | None = None
+    policy: object = None  # the LinkPolicy the counterexample is re-checked under (None: the model's)
 
 
 def undecided(why: str, notes: tuple = ()) -> Decision:

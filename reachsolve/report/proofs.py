@@ -121,5 +121,34 @@ class FitUndecided:
     why: str
 
 
-Reason = Proof | Failure | Undecided
-Note = VeneerNote | FitUndecided
+@dataclass(frozen=True, slots=True)
+class WeakResolution:
+    """One linker's decision on a non-preemptible undefined weak reference: ``rule`` says
+    where the linker resolves S (target.policy WEAK_*), ``record`` is the decision on that
+    value (a Proof, Failure or Undecided; None: the linker rewrites the instruction to a NOP)."""
+
+    profile: str
+    rule: str
+    record: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class UndefinedWeak:
+    """A site whose target is an undefined weak symbol in a ``final_link`` link: decided
+    on the value each selected linker gives it (every one must fit)."""
+
+    final_link: str
+    symbol: str
+    per: tuple[WeakResolution, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MayStayUndefined:
+    """A weak target that no layout fits while defined: it may also stay undefined, and the
+    linkers then resolve it (see --final-link), so the site is not broken in the open world."""
+
+    symbol: str
+
+
+Reason = Proof | Failure | Undecided | UndefinedWeak
+Note = VeneerNote | FitUndecided | MayStayUndefined

@@ -5,8 +5,8 @@ from ..target.catalogue import BY_NAME
 from ..target.policy import PROFILE_LABEL
 from ..target.rewrite import FORMS
 from .fixes import Fix, FixDecision, FixKind, Remedy
-from .proofs import (Failure, FailureKind, FitUndecided, Margin, Problem, Proof, ProofKind, Reason, Undecided,
-                     VeneerNote)
+from .proofs import (Failure, FailureKind, FitUndecided, Margin, MayStayUndefined, Problem, Proof, ProofKind, Reason,
+                     Undecided, UndefinedWeak, VeneerNote)
 
 _PAGE_KINDS = (ProofKind.PAGE_SPAN, ProofKind.PAGE_FIXED, ProofKind.PAGE_SOLVER)
 
@@ -81,8 +81,44 @@ def failure(f: Failure) -> str:
     return text + (f"; {margin(f.margin)}" if f.margin is not None else "")
 
 
+_WEAK_S = {"next": "to the next instruction (S = P+4)", "place": "to the place (S = P)",
+           "page": "to the place's page (S = Page(P))", "zero": "to 0 (S = 0)"}
+
+
+def _weak_value(r) -> str:
+    """A per-linker decision on a resolved weak value, without the words of its proof kind
+    (a 'same section' proof of S = P+4 is about the resolution, not the target's section)."""
+    if isinstance(r, Proof):
+        lo, hi = r.value
+        what = "page delta" if r.kind in _PAGE_KINDS or r.kind == ProofKind.PAGE_QUERY else "value"
+        head = (f"the {what} is {lo:#x}" if lo == hi else f"the {what} lies in [{lo:#x}, {hi:#x}]"
+                ) if r.kind != ProofKind.PAGE_QUERY else "the solver proved the page delta in range for every layout"
+        if r.range is not None:
+            head += f", within [{r.range[0]:#x}, {r.range[1]:#x}]"
+        if r.granule > 1:
+            head += f", a multiple of {r.granule}"
+        return head
+    if isinstance(r, Failure):
+        return failure(r)
+    return reason(r)
+
+
+def weak(w: UndefinedWeak) -> str:
+    """Why an undefined weak reference is decided as the linkers resolve it, per linker."""
+    parts = []
+    for p in w.per:
+        who = PROFILE_LABEL[p.profile]
+        if p.rule == "nop":
+            parts.append(f"{who} rewrites the branch to a NOP")
+        else:
+            parts.append(f"{who} resolves it {_WEAK_S[p.rule]}: {_weak_value(p.record)}")
+    return (f"undefined weak {w.symbol} in a {w.final_link} link (not preemptible): " + "; ".join(parts))
+
+
 def reason(r: Reason) -> str:
     """The reason line of a site, from its decision record."""
+    if isinstance(r, UndefinedWeak):
+        return weak(r)
     if isinstance(r, Proof):
         return robust(r)
     if isinstance(r, Failure):
@@ -99,6 +135,9 @@ def note(n) -> str:
                 f"beyond the direct range [{n.direct[0]:#x}, {n.direct[1]:#x}]")
     if isinstance(n, FitUndecided):
         return f"whether any layout fits is undecided: {n.why}"
+    if isinstance(n, MayStayUndefined):
+        return (f"{n.symbol} is weak: no definition of it fits, but it may stay undefined, and a final link "
+                f"then resolves it (--final-link decides that case), so the site is not broken")
     raise TypeError(n)
 
 

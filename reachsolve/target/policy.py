@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from .catalogue import PROFILES, RelocSpec
+from .catalogue import PROFILES, Formula, RelocSpec
 
 #: --linker / model ``linker`` choices and the profiles each selects ("both": a
 #: site must satisfy ld.lld and GNU ld).
@@ -100,9 +100,73 @@ class LinkPolicy:
                 out.append(p)
         return tuple(out)
 
+    def weak_rules(self, spec: RelocSpec, final_link: str | None, visibility: int
+                   ) -> tuple[tuple[str, str], ...] | None:
+        """Each selected linker's resolution of a non-preemptible undefined weak reference
+        in a ``final_link`` link, or None (open world: no final link, preemptible, or a
+        linker that fixes no place for it)."""
+        if final_link is None or weak_preemptible(final_link, visibility):
+            return None
+        rules = tuple((p, weak_rule(p, spec, final_link, visibility)) for p in self.profiles)
+        return None if any(r is None for _, r in rules) else rules
+
+    def single(self, profile: str) -> "LinkPolicy":
+        """This policy with one of its linkers alone (per-linker decisions)."""
+        return LinkPolicy(next(k for k, v in PROFILE_CHOICES.items() if v == (profile,)), self.veneers,
+                          self.no_veneers)
+
     def silent_on_misalignment(self, spec: RelocSpec) -> tuple[str, ...]:
         """Linkers that drop a misaligned value's low bits without a word."""
         return tuple(p for p in self.profiles if not spec.limits[p].aligns)
+
+
+#: --final-link / model ``final_link`` choices: the output type of the final link (None: open world,
+#: another object may still define an undefined symbol).
+FINAL_LINKS = ("static", "pie", "shared")
+
+# How a linker resolves a non-preemptible undefined weak reference in a final link:
+# S as a function of the place P (the addend is kept: the value is formula(S + A, P)).
+WEAK_NEXT = "next"      # S = P + 4: the next instruction
+WEAK_PLACE = "place"    # S = P
+WEAK_PAGE = "page"      # S = Page(P)
+WEAK_ZERO = "zero"      # S = 0
+WEAK_NOP = "nop"        # the instruction is rewritten to a NOP: no value, nothing to check
+_BRANCHES = frozenset({"R_AARCH64_CALL26", "R_AARCH64_JUMP26", "R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14"})
+_CALLS = frozenset({"R_AARCH64_CALL26", "R_AARCH64_JUMP26"})
+STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
+
+
+def weak_preemptible(final_link: str, visibility: int) -> bool:
+    """Does a link of this type leave an undefined weak symbol to the dynamic linker (a PLT/GOT
+    entry, or an error for non-PIC relocations)? Only default visibility in a PIE or a shared
+    object; both ld.lld 14 and GNU ld 2.40 treat it so (tests/test_final_link.py)."""
+    return final_link in ("pie", "shared") and visibility == STV_DEFAULT
+
+
+def weak_rule(profile: str, spec: RelocSpec, final_link: str, visibility: int) -> str | None:
+    """S for a non-preemptible undefined weak reference of type ``spec`` under ``profile``
+    (None: not resolved to a fixed place; the site stays open-world).
+
+    ld.lld 14 (InputSection.cpp, getRelocTargetVA with getAArch64UndefinedRelativeWeakVA):
+    R_PC types to P+4 for b/bl/b.cond/cbz/tbz and P otherwise; ADRP (R_AARCH64_PAGE_PC) to P when
+    the symbol is still weak, and to 0 when hidden/internal visibility made its binding local.
+    GNU ld 2.40 (elfnn-aarch64.c final_link_relocate, elfxx-aarch64.c resolve_relocation):
+    PC-relative types to P, ADRP to Page(P), a b/bl to a NOP. Absolute types: S = 0, in a
+    static link only (a PIE or shared object needs PIC relocations for them)."""
+    f = spec.formula
+    if f is Formula.ABS:
+        return WEAK_ZERO if final_link == "static" and profile in ("lld", "bfd") else None
+    if profile == "lld":
+        if f is Formula.PREL:
+            return WEAK_NEXT if spec.name in _BRANCHES else WEAK_PLACE
+        if f is Formula.PAGE:
+            return WEAK_ZERO if visibility in (STV_HIDDEN, STV_INTERNAL) else WEAK_PLACE
+    elif profile == "bfd":
+        if f is Formula.PREL:
+            return WEAK_NOP if spec.name in _CALLS else WEAK_PLACE
+        if f is Formula.PAGE:
+            return WEAK_PAGE
+    return None
 
 
 def label(profile: str) -> str:
