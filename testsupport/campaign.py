@@ -12,15 +12,17 @@ import multiprocessing
 import random
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .oracle import IMAGE_BASE, IMAGE_MAX, Layout, LinkResult, fits, lld_link, lld_rejects, problems, read, script, value
+from .oracle import (ABS_TYPES, IMAGE_BASE, IMAGE_MAX, LLD, PAGE, PAGE_TYPES, Layout, LinkResult, fits, lld_link,
+                     lld_rejects, problems, read, script, value)
 from .randobj import generate, sample_layout
-from .toolchain import assemble_text
+from .toolchain import assemble_text, tool
 
 GAVE_UP = re.compile(r"solver gave up|timeout|timed out|resource limit|canceled|rlimit", re.I)
 
@@ -216,11 +218,11 @@ def check_object(seed: str, layouts: int, work: Path) -> Tally:
 
 
 def _job(args) -> Tally:
-    seed, layouts, root = args
+    seed, layouts, root, kind = args
     d = Path(root) / re.sub(r"\W", "_", seed)
     t0 = time.monotonic()
     try:
-        t = check_object(seed, layouts, d)
+        t = CHECKS[kind](seed, layouts, d)
     except Exception as exc:  # a crash is a finding, not a reason to stop the campaign
         t = Tally(objects=1)
         t.kinds["harness crash"] += 1
@@ -232,15 +234,17 @@ def _job(args) -> Tally:
 
 
 def campaign(seed: int, objects: int, layouts: int, jobs: int = 2, progress=None,
-             deadline: float | None = None) -> Tally:
+             deadline: float | None = None, kind: str = "free") -> Tally:
     """Objects named "SEED/0" ... "SEED/objects-1", each checked in ``layouts`` sampled layouts
-    (objects finish in any order; past ``deadline`` seconds the rest are dropped)."""
+    (objects finish in any order; past ``deadline`` seconds the rest are dropped). ``kind``:
+    "free" (the free model), "weak" (--final-link static, weak targets left undefined) or
+    "script" (random scripts, ordered model, grown builds); see CHECKS."""
     import reachsolve.prove.pipeline, reachsolve.report.repro  # noqa: F401  (loaded once, before the workers fork)
 
     total = Tally()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="soundness-") as root:
-        tasks = [(f"{seed}/{i}", layouts, root) for i in range(objects)]
+        tasks = [(f"{seed}/{i}", layouts, root, kind) for i in range(objects)]
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(jobs, maxtasksperchild=100) as pool:
             for t in pool.imap_unordered(_job, tasks):
@@ -252,3 +256,343 @@ def campaign(seed: int, objects: int, layouts: int, jobs: int = 2, progress=None
     total.seconds = time.monotonic() - t0
     return total
 
+
+
+# ---------------------------------------------------------------------------
+# (f) --final-link: undefined weak targets left undefined in a static link
+# ---------------------------------------------------------------------------
+# What ld.lld 14 writes for a reference to an undefined weak symbol in a static
+# link, worked out here from lld's source (InputSection.cpp getRelocTargetVA and
+# getAArch64UndefinedRelativeWeakVA), not from reachsolve: S = P+4 for branches,
+# S = P for other PC-relative types, ADRP Page(P+A) - Page(P) (S = 0 when hidden),
+# S = 0 for absolute types; no thunk for a b/bl.
+WEAK_BRANCHES = {"R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14", "R_AARCH64_JUMP26", "R_AARCH64_CALL26"}
+
+
+def weak_value(rel, lay: Layout, hidden: bool) -> int:
+    p = lay.secs[rel.section] + rel.offset
+    if rel.type in ABS_TYPES:
+        return rel.addend
+    if rel.type in PAGE_TYPES:
+        s = 0 if hidden else p
+        return ((s + rel.addend) & ~(PAGE - 1)) - (p & ~(PAGE - 1))
+    return (4 if rel.type in WEAK_BRANCHES else 0) + rel.addend
+
+
+def weak_fits(rel, v: int) -> bool:
+    """Range and granule, with no thunk (ld.lld adds none for an undefined weak target)."""
+    lo, hi, g, _, _ = LLD[rel.type]
+    return v % g == 0 and (lo is None or lo <= v <= hi)
+
+
+def weak_rejects(rel, v: int) -> bool:
+    lo, hi, g, aligns, _ = LLD[rel.type]
+    if aligns and v % g and rel.type not in PAGE_TYPES:
+        return True
+    return lo is not None and not lo <= v <= hi
+
+
+def weak_source(seed: str) -> tuple[str, dict[str, bool]]:
+    """generate(seed) with every undefined symbol made weak, some of them hidden."""
+    src = generate(seed)
+    rng = random.Random(seed + "/weak")
+    names = sorted(set(re.findall(r"\bext_\d+\b", src)))
+    hidden = {n: rng.random() < 0.4 for n in names}
+    head = "".join(f"\t.weak {n}\n" + (f"\t.hidden {n}\n" if hidden[n] else "") for n in names)
+    return src.replace("\n", "\n" + head, 1), hidden
+
+
+def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
+    """An object whose undefined symbols are weak, analyzed with final_link = "static" and
+    linked by ld.lld in sampled layouts with those symbols left undefined."""
+    from reachsolve import LayoutModel, analyze
+
+    t = Tally(objects=1)
+    work.mkdir(parents=True, exist_ok=True)
+    src, hidden = weak_source(seed)
+    path = assemble_text(src, work / "o.o")
+    obj = read(path)
+    rng = random.Random(seed + "/weak-layouts")
+    seen: set = set()
+
+    def disagree(kind, where, detail, text=None):
+        t.kinds[kind] += 1
+        if (kind, where) not in seen:
+            seen.add((kind, where))
+            t.sites_by_kind[kind] += 1
+            if sum(e["kind"] == kind for e in t.examples) < 3:
+                t.examples.append({"seed": seed, "kind": kind, "detail": f"{_where(where) if where else ''} {detail}",
+                                   "script": text})
+
+    report = analyze([str(path)], LayoutModel(image_base=IMAGE_BASE, image_max=IMAGE_MAX, linker="lld",
+                                              final_link="static"))
+    for e in report.errors:
+        disagree("analysis error", None, f"{e.file}: {e.message}")
+    by = {(s.section, s.offset, s.reloc): s for s in report.all_sites()}
+    mine = {r.key: r for r in obj.rels}
+    t.sites = len(mine)
+    weak = {k for k, r in mine.items() if r.target is None and r.sym in hidden}
+    for k, s in by.items():
+        t.verdicts[str(s.verdict)] += 1
+        t.by_type[(s.reloc, str(s.verdict))] += 1
+        if k in weak:
+            t.by_type[("undefined weak", str(s.verdict))] += 1
+    for k in weak:
+        s = by.get(k)
+        if s is None:
+            disagree("site not analyzed", k, "")
+        elif "undefined weak" not in s.reason:
+            disagree("(f) weak site not decided as resolved", k, s.reason)
+
+    def val(rel, lay):
+        return weak_value(rel, lay, hidden[rel.sym]) if rel.key in weak else value(rel, lay)
+
+    def compare(lay: Layout, res: LinkResult, text: str) -> None:
+        for line in res.other:
+            disagree("unexpected linker message", None, line, text)
+        for k, rel in mine.items():
+            s = by.get(k)
+            if s is None:
+                continue
+            t.checks += 1
+            v = val(rel, lay)
+            rej = k in res.rejected
+            t.lld_rejections += rej
+            w = k in weak
+            predicted = weak_rejects(rel, v) if w else lld_rejects(rel, v)
+            ok = weak_fits(rel, v) if w else fits(rel, v)
+            if rej != predicted:
+                disagree("harness: ld.lld differs from the predicted check", k,
+                         f"value {v:#x}: ld.lld {'rejects' if rej else 'accepts'}", text)
+            if s.verdict == "robust" and (rej or not ok):
+                disagree("(f) a robust site fails", k, f"value {v:#x}: {s.reason}", text)
+            elif s.verdict == "broken" and ok:
+                disagree("(f) a broken site fits", k, f"value {v:#x}: {s.reason}", text)
+            elif s.verdict == "unknown" and rej and not GAVE_UP.search(s.reason):
+                disagree("(b) ld.lld rejects an unknown site", k, f"value {v:#x}: {s.reason}", text)
+
+    def link(lay: Layout, mode: str) -> None:
+        syms = {n: a for n, a in lay.syms.items() if n not in hidden}   # weak ones stay undefined
+        lay = Layout(lay.secs, syms, mode)
+        text = script(lay)
+        res = lld_link(path, text, work)
+        t.layouts += 1
+        t.modes[mode] += 1
+        compare(lay, res, text)
+        return res
+
+    # every counterexample, linked with its sections where it puts them and the weak symbols
+    # undefined (sites that share a layout share one link)
+    groups: dict[tuple, list] = {}
+    for s in report.listed:
+        ce = s.counterexample
+        k = (s.section, s.offset, s.reloc)
+        if s.verdict in ("vulnerable", "broken") and ce is None:
+            disagree("(c) no counterexample", k, s.reason)
+        if ce is None or k not in mine:
+            continue
+        lay = Layout({p.section: p.address for p in ce.layout},
+                     {p.name: p.address for p in ce.symbols if p.kind == "undefined" and p.name not in hidden},
+                     "counterexample")
+        groups.setdefault((tuple(sorted(lay.secs.items())), tuple(sorted(lay.syms.items()))), []).append((s, lay))
+    for _, group in sorted(groups.items()):
+        lay = group[0][1]
+        res = link(lay, "weak counterexample")
+        for s, _ in group:
+            k = (s.section, s.offset, s.reloc)
+            ce = s.counterexample
+            t.ce_checks += 1
+            v = val(mine[k], lay)
+            if v != ce.value:
+                disagree("(c) counterexample value differs", k, f"reachsolve {ce.value:#x}, computed {v:#x}")
+            if "lld" in ce.rejected_by and k not in res.rejected:
+                disagree("(c) ld.lld accepts a counterexample", k, f"value {v:#x}: {s.reason}")
+    for _ in range(layouts):
+        link(sample_layout(rng, obj), "weak sampled")
+    return t
+
+
+# ---------------------------------------------------------------------------
+# (g) script models: random scripts, grown builds linked by ld.lld with the same script
+# ---------------------------------------------------------------------------
+_SEC_KIND = {"text": ("ax", "progbits"), "data": ("aw", "progbits"), "rodata": ("a", "progbits"),
+             "bss": ("aw", "nobits")}
+THUNK = re.compile(r"__AArch64\w*Thunk")
+
+
+def script_source(seed: str) -> str:
+    """generate(seed) with its undefined symbols defined in a section of their own, so
+    that a link needs nothing from outside and every target has an address."""
+    src = generate(seed)
+    names = sorted(set(re.findall(r"\bext_\d+\b", src)))
+    if not names:
+        return src
+    body = "".join(f"\t.globl {n}\n{n}:\n\t.space 16\n" for n in names)
+    return src + '\t.section .rodata.ext,"a",%progbits\n\t.p2align 4\n' + body
+
+
+def _kinds(names) -> dict:
+    return {n: _SEC_KIND.get(n.split(".")[1] if n.count(".") >= 1 and len(n.split(".")) > 1 else "", ("a", "progbits"))
+            for n in names}
+
+
+def link_map(objs: list[Path], lds: Path, work: Path) -> tuple[LinkResult, str]:
+    """ld.lld -T lds objs... with a map file: the rejections and the map's text."""
+    from .oracle import REJECT
+    out, mp = work / "s.out", work / "s.map"
+    cmd = [tool("lld"), "-T", str(lds), *map(str, objs), "-o", str(out), "-Map", str(mp), "-e", "0",
+           "--error-limit=0", "--no-relax", "--threads=1"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    rejected: dict = {}
+    other = []
+    for line in p.stderr.splitlines():
+        m = REJECT.search(line)
+        if m:
+            key = (m.group(1), int(m.group(2), 16), m.group(3) or m.group(6))
+            rejected.setdefault(key, set()).add(m.group(4) or m.group(5))
+        elif "error:" in line or "warning:" in line:
+            other.append(line)
+    text = mp.read_text() if mp.exists() else ""
+    out.unlink(missing_ok=True)
+    mp.unlink(missing_ok=True)
+    return LinkResult(rejected, other, p.returncode), text
+
+
+def check_script_object(seed: str, builds: int, work: Path) -> Tally:
+    """A random object under a random script (ordered model), checked in the as-linked
+    build and in ``builds`` grown builds, each linked by ld.lld with the same script."""
+    from reachsolve import analyze
+    from reachsolve.report.repro import linker_script
+
+    from .randscript import ASSERT_MSG, grow, grown_source, make_script, pad_source, read_map
+
+    t = Tally(objects=1)
+    work.mkdir(parents=True, exist_ok=True)
+    src = script_source(seed)
+    path = assemble_text(src, work / "o.o")
+    obj = read(path)
+    rng = random.Random(seed + "/script")
+    placed = [(s.name, s.size) for s in obj.secs if s.name not in (".text", ".data", ".bss")]
+    sc = make_script(rng, placed)
+    lds = work / "r.lds"
+    lds.write_text(sc.text)
+    seen: set = set()
+
+    def disagree(kind, where, detail):
+        t.kinds[kind] += 1
+        if (kind, where) not in seen:
+            seen.add((kind, where))
+            t.sites_by_kind[kind] += 1
+            if sum(e["kind"] == kind for e in t.examples) < 3:
+                t.examples.append({"seed": seed, "kind": kind,
+                                   "detail": f"{_where(where) if where else ''} {detail}", "script": sc.text})
+
+    report = analyze([str(path)], "free", linker_script=str(lds), placement="ordered", linker="lld")
+    for e in report.errors:
+        disagree("analysis error", None, f"{e.file}: {e.message}")
+    if report.errors:
+        return t
+    by = {(s.section, s.offset, s.reloc): s for s in report.all_sites()}
+    mine = {r.key: r for r in obj.rels}
+    t.sites = len(mine)
+    for s in by.values():
+        t.verdicts[str(s.verdict)] += 1
+        t.by_type[(s.reloc, str(s.verdict))] += 1
+    for k in set(mine) - set(by):
+        disagree("site not analyzed", k, "")
+    sizes = {s.name: s.size for s in obj.secs}
+    kinds = _kinds(sizes)
+
+    def compare(res: LinkResult, mp: str, first: bool) -> bool:
+        addrs, lo, hi = read_map(mp, path.name, set(sizes))
+        if res.returncode and ASSERT_MSG in "".join(res.other):
+            t.modes["grown: breaks an ASSERT (not a build)"] += 1
+            return False
+        if THUNK.search(mp) and not first:
+            t.modes["grown: thunks (their space is not modelled)"] += 1
+            return False
+        if hi - lo > IMAGE_MAX:
+            t.modes["grown: larger than the image"] += 1
+            return False
+        for line in res.other:
+            disagree("unexpected linker message", None, line)
+        lay = Layout(addrs, {}, "script")
+        missing = [s.name for s in obj.secs if s.name not in addrs]
+        if missing:
+            disagree("harness: sections missing from the map", None, ", ".join(missing[:3]))
+            return False
+        t.layouts += 1
+        t.modes["as linked" if first else "grown"] += 1
+        for k, rel in mine.items():
+            s = by.get(k)
+            if s is None:
+                continue
+            t.checks += 1
+            v = value(rel, lay)
+            rej = k in res.rejected
+            t.lld_rejections += rej
+            if rej != lld_rejects(rel, v):
+                disagree("harness: ld.lld differs from the predicted check", k,
+                         f"value {v:#x}: ld.lld {'rejects' if rej else 'accepts'}")
+            if first and s.as_linked is not None and s.as_linked != v:
+                disagree("(g) as-linked value differs", k, f"reachsolve {s.as_linked:#x}, ld.lld's layout {v:#x}")
+            if s.verdict == "robust" and (rej or not fits(rel, v)):
+                disagree("(g) a robust site fails in a grown build" if not first else
+                         "(g) a robust site fails as linked", k, f"value {v:#x}: {s.reason}")
+            elif s.verdict == "vulnerable" and not first and rej:
+                t.modes["vulnerable site rejected in a grown build"] += 1
+            elif s.verdict == "broken" and first and fits(rel, v):
+                disagree("(g) a broken site fits as linked", k, f"value {v:#x}: {s.reason}")
+            elif s.verdict == "unknown" and rej and not GAVE_UP.search(s.reason):
+                disagree("(b) ld.lld rejects an unknown site", k, f"value {v:#x}: {s.reason}")
+        return True
+
+    res, mp = link_map([path], lds, work)
+    compare(res, mp, True)
+    # every counterexample: its layout pinned, linked by ld.lld, rejected at its site
+    # (sites that share a layout, e.g. the as-linked one, share one link)
+    scripts: dict[str, list] = {}
+    for s in report.listed:
+        ce = s.counterexample
+        k = (s.section, s.offset, s.reloc)
+        if s.verdict in ("vulnerable", "broken") and ce is None:
+            disagree("(c) no counterexample", k, s.reason)
+        if ce is not None and k in mine:
+            scripts.setdefault(linker_script(s, "lld"), []).append(s)
+    for text, group in sorted(scripts.items()):
+        r = lld_link(path, text, work)
+        t.layouts += 1
+        t.modes["counterexample"] += 1
+        for s in group:
+            ce = s.counterexample
+            k = (s.section, s.offset, s.reloc)
+            t.ce_checks += 1
+            lay = Layout({p.section: p.address for p in ce.layout}, {}, "counterexample")
+            v = value(mine[k], lay)
+            if v != ce.value:
+                disagree("(c) counterexample value differs", k, f"reachsolve {ce.value:#x}, computed {v:#x}")
+            if "lld" in ce.rejected_by and k not in r.rejected:
+                disagree("(c) ld.lld accepts a counterexample", k, f"value {v:#x}: {s.reason}")
+    for _ in range(builds):
+        g = grow(rng, sc, sizes)
+        objs = [path]
+        if g.grown:
+            objs = [assemble_text(grown_source(src, g), work / "g.o")]
+        if g.pads:
+            objs.append(assemble_text(pad_source(g, kinds), work / "pad.o"))
+        if g.grown:
+            # Growth at a section's end keeps every site's offset: the same keys.
+            gobj = read(objs[0])
+            if {r.key for r in gobj.rels} != set(mine):
+                disagree("harness: growth moved a site", None, repr(sorted(g.grown.items())))
+                continue
+        res, mp = link_map(objs, lds, work)
+        if g.grown:
+            # The map names the grown object g.o; read its sections under the object's names.
+            mp = mp.replace("g.o:(", "o.o:(")
+        compare(res, mp, False)
+    return t
+
+
+#: The campaign's kinds: the check of one object in ``layouts`` layouts (or grown builds).
+CHECKS = {"free": check_object, "weak": check_weak_object, "script": check_script_object}
