@@ -78,3 +78,56 @@ def test_a_got_slot_the_script_places_is_not_judged_by_a_guessed_address(tmp_pat
     (s,) = r.all_sites()
     assert s.reloc == "R_AARCH64_GOT_LD_PREL19" and s.verdict != "broken"
     assert any("GOT slots lie anywhere" in a for a in r.files[0].assumptions)
+
+
+MISALIGNED_BL = """\t.text
+\t.weak\twsym
+\t.globl\t_start
+_start:
+\t.byte\t0
+\tbl\twsym
+\t.fill\t0x200000, 1, 0
+"""
+STRONG = """\t.text
+\t.globl\t_start
+_start:
+\tcbz\tx0, ssym
+\tadr\tx1, ssym
+\t.fill\t0x200000, 1, 0
+"""
+SCRIPTS["bl"] = SCRIPTS["strong"] = SCRIPTS["weak"]
+
+
+@pytest.mark.parametrize("placement", ["as-linked", "ordered"])
+def test_a_weak_bl_at_an_unaligned_place_is_not_broken(tmp_path, placement):
+    """ld.lld and GNU ld link it without a word (the bl resolves to the next instruction, or a
+    NOP). Open world: a definition of wsym could never be reached with an aligned value, but
+    wsym may stay undefined, so the site is vulnerable, not broken; with --final-link static
+    it is decided on the linkers' value and is robust."""
+    obj, lds = _build(tmp_path, "bl", MISALIGNED_BL)
+    for linker in ("lld", "bfd"):
+        p = _link(linker, obj, lds, tmp_path / f"{linker}.out")
+        assert p.returncode == 0 and not p.stderr.strip(), p.stderr
+    (s,) = analyze([str(obj)], linker_script=str(lds), placement=placement).all_sites()
+    assert s.verdict == "vulnerable" and any("may stay undefined" in n for n in s.notes), s.reason
+    (s,) = analyze([str(obj)], linker_script=str(lds), placement=placement, final_link="static").all_sites()
+    assert s.verdict == "robust" and "undefined weak wsym in a static link" in s.reason, s.reason
+
+
+@pytest.mark.parametrize("placement", ["as-linked", "ordered"])
+def test_weak_targets_under_final_link_static_are_robust_as_the_linkers_link_them(tmp_path, placement):
+    obj, lds = _build(tmp_path, "weak", WEAK)
+    for linker in ("lld", "bfd"):
+        r = analyze([str(obj)], linker_script=str(lds), placement=placement, linker=linker, final_link="static")
+        sites = list(r.all_sites())
+        assert len(sites) == 4 and {s.verdict for s in sites} == {"robust"}, [s.reason for s in sites]
+        assert any("final link static" in a for a in r.files[0].assumptions)
+
+
+def test_a_strong_undefined_target_is_vulnerable_not_broken_as_linked(tmp_path):
+    """No as-linked address: decided over every place the model allows; some fit."""
+    obj, lds = _build(tmp_path, "strong", STRONG)
+    r = analyze([str(obj)], linker_script=str(lds), placement="as-linked")
+    sites = list(r.all_sites())
+    assert len(sites) == 2 and {s.verdict for s in sites} == {"vulnerable"}
+    assert all(s.as_linked is None for s in sites)
