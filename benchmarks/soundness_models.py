@@ -3,7 +3,7 @@
 
     nice python3 benchmarks/soundness_models.py --seed 1 --free 300 --weak 80 --script 60
 
-runs testsupport.campaign's three kinds one after the other (objects "SEED/0" ...):
+runs testsupport.campaign's three kinds one after the other (the newest first) (objects "SEED/0" ...):
 ``free`` (sampled layouts of the free model, as benchmarks/soundness.py), ``weak``
 (undefined symbols made weak, some hidden, analyzed with final_link = "static" and
 linked by ld.lld with them left undefined) and ``script`` (a random linker script
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     out = {}
     total = S.Tally()
     t0 = time.monotonic()
-    for kind, n, per in (("free", a.free, a.layouts), ("weak", a.weak, a.layouts), ("script", a.script, a.builds)):
+    for kind, n, per in (("script", a.script, a.builds), ("weak", a.weak, a.layouts), ("free", a.free, a.layouts)):
         if not n:
             continue
         last = [0.0]
