@@ -122,3 +122,17 @@ def test_open_world_is_the_default_and_module_refuses_a_final_link(tmp_path):
         analyze([str(obj)], linker="module", final_link="static")
     with pytest.raises(ModelError, match="final link type"):
         analyze([str(obj)], final_link="dynamic")
+
+
+def test_a_weak_symbol_the_script_defines_takes_the_script_value(tmp_path):
+    """`wd = 0x10400;` in the script defines the symbol: it is not undefined, whatever the output type."""
+    src = tmp_path / "sdef.S"
+    src.write_text("\t.text\n\t.weak wd\n\t.globl _start\n_start:\n\tcbz x0, wd+0x100000\n")
+    obj = assemble(src, tmp_path)
+    lds = tmp_path / "sdef.lds"
+    lds.write_text("SECTIONS { . = 0x10000; .text : { *(.text) } }\nwd = 0x10400;\n")
+    p = subprocess.run([tool("lld"), "-static", "-T", str(lds), str(obj), "-o", str(tmp_path / "a.out")],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "out of range" in p.stderr   # 0x10400 + 0x100000 - 0x10000
+    (s,) = analyze([str(obj)], linker_script=str(lds), placement="as-linked", final_link="static").all_sites()
+    assert s.verdict == "broken" and "undefined weak" not in s.reason and s.as_linked == 0x100400, s.reason

@@ -87,6 +87,7 @@ class ObjectContext:
             else:
                 self._assume(var, f"{slot.label} has the value the script gives it (no input defines it)")
         weak_rows = cols.weak & (cols.kind == SYM_ANCHOR)
+        self._bound = bound  # symbols the script defines: neither open nor resolved as undefined
         self.resolved_weak = self._resolve_weak(weak_rows)
         if (weak_rows & ~self.resolved_weak).any():
             self._assume(("weak",), "undefined weak symbols are taken to be defined somewhere in the image")
@@ -176,7 +177,7 @@ class ObjectContext:
         resolved, preempt = set(), set()
         for i in np.nonzero(weak_rows)[0].tolist():
             si = int(cols.symbol[i])
-            if int(obj.symbol_section[si]) != SYM_UNDEF:
+            if int(obj.symbol_section[si]) != SYM_UNDEF or self._bound(("sym", si)):
                 continue
             vis = int(obj.symbols["other"][si]) & 3
             if weak_preemptible(fl, vis):
@@ -201,7 +202,7 @@ class ObjectContext:
         if self.model.final_link is None or site.anchor is None or site.anchor[0] != "sym":
             return None
         si = site.symbol
-        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si):
+        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si) or self._bound(site.anchor):
             return None
         vis = int(self.obj.symbols["other"][si]) & 3
         return self.policy.weak_rules(site.spec, self.model.final_link, vis)
