@@ -38,12 +38,15 @@ def main(argv=None) -> int:
     ap.add_argument("--layouts", type=int, default=30, help="sampled layouts (free, weak) per object")
     ap.add_argument("--builds", type=int, default=40, help="grown builds per object (script)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--minutes", type=float, nargs=3, default=None, metavar=("SCRIPT", "WEAK", "FREE"),
+                    help="stop taking each kind's results after this long (the counts say how far it got)")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     a = ap.parse_args(argv)
 
     out = {}
     total = S.Tally()
     t0 = time.monotonic()
+    limits = dict(zip(("script", "weak", "free"), a.minutes or (None, None, None)))
     for kind, n, per in (("script", a.script, a.builds), ("weak", a.weak, a.layouts), ("free", a.free, a.layouts)):
         if not n:
             continue
@@ -54,11 +57,14 @@ def main(argv=None) -> int:
                 last[0] = secs
                 print(f"[{kind} {secs:7.0f} s] {t.line()}", file=sys.stderr, flush=True)
 
-        t = S.campaign(a.seed, n, per, jobs=a.jobs, progress=progress, kind=kind)
+        lim = limits[kind]
+        t = S.campaign(a.seed, n, per, jobs=a.jobs, progress=progress, kind=kind,
+                       deadline=None if lim is None else 60 * lim)
         total.add(t)
         out[kind] = {**t.summary(), "seconds": round(t.seconds, 1), "per_object": per,
                      "examples": [{k: e[k] for k in ("seed", "kind", "detail")} for e in t.examples]}
-        print(f"{kind}: {t.line()}, {t.seconds:.0f} s; verdicts {dict(sorted(t.verdicts.items()))}; "
+        print(f"{kind}: {t.line()}, {t.seconds:.0f} s; {t.gave_up} rejections at sites the solver gave up on, "
+              f"{t.incomplete} at sites left unknown by a failed completion; verdicts {dict(sorted(t.verdicts.items()))}; "
               f"layouts {dict(sorted(t.modes.items()))}")
         if t.disagreements:
             print(t.explain())

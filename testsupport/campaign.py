@@ -25,6 +25,9 @@ from .randobj import generate, sample_layout
 from .toolchain import assemble_text, tool
 
 GAVE_UP = re.compile(r"solver gave up|timeout|timed out|resource limit|canceled|rlimit", re.I)
+# An unknown that says it could not be decided (a completion of the solver's witness failed):
+# incompleteness, not a wrong verdict; counted apart from disagreements, as the solver giving up is.
+INCOMPLETE = re.compile(r"placing the rest of the object around it failed; undecided$")
 
 
 @dataclass
@@ -42,10 +45,11 @@ class Tally:
     kinds: Counter = field(default_factory=Counter)   # disagreement kind -> checks
     sites_by_kind: Counter = field(default_factory=Counter)  # disagreement kind -> distinct sites
     gave_up: int = 0             # rejections at sites the solver gave up on (not disagreements)
+    incomplete: int = 0          # rejections at sites left unknown because a completion failed (likewise)
     examples: list = field(default_factory=list)     # a few disagreements per kind, to reproduce
     seconds: float = 0.0
 
-    COUNTS = ("objects", "sites", "layouts", "checks", "ce_checks", "lld_rejections", "gave_up")
+    COUNTS = ("objects", "sites", "layouts", "checks", "ce_checks", "lld_rejections", "gave_up", "incomplete")
 
     def add(self, other: "Tally", keep: int = 3) -> None:
         for k in self.COUNTS:
@@ -67,6 +71,7 @@ class Tally:
                 "site_layout_checks": self.checks, "counterexamples_checked": self.ce_checks,
                 "lld_rejections": self.lld_rejections, "verdicts": dict(sorted(self.verdicts.items())),
                 "layout_modes": dict(sorted(self.modes.items())), "solver_gave_up": self.gave_up,
+                "unknown_incomplete_rejected": self.incomplete,
                 "unknown_reasons": dict(self.unknown_reasons.most_common()),
                 "by_type": {ty: {k: n for (t2, k), n in sorted(self.by_type.items()) if t2 == ty}
                             for ty in sorted({ty for ty, _ in self.by_type})},
@@ -368,6 +373,8 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
                 disagree("(f) a robust site fails", k, f"value {v:#x}: {s.reason}", text)
             elif s.verdict == "broken" and ok:
                 disagree("(f) a broken site fits", k, f"value {v:#x}: {s.reason}", text)
+            elif s.verdict == "unknown" and rej and INCOMPLETE.search(s.reason):
+                t.incomplete += 1
             elif s.verdict == "unknown" and rej and not GAVE_UP.search(s.reason):
                 disagree("(b) ld.lld rejects an unknown site", k, f"value {v:#x}: {s.reason}", text)
 
@@ -543,6 +550,8 @@ def check_script_object(seed: str, builds: int, work: Path) -> Tally:
                 t.modes["vulnerable site rejected in a grown build"] += 1
             elif s.verdict == "broken" and first and fits(rel, v):
                 disagree("(g) a broken site fits as linked", k, f"value {v:#x}: {s.reason}")
+            elif s.verdict == "unknown" and rej and INCOMPLETE.search(s.reason):
+                t.incomplete += 1
             elif s.verdict == "unknown" and rej and not GAVE_UP.search(s.reason):
                 disagree("(b) ld.lld rejects an unknown site", k, f"value {v:#x}: {s.reason}")
         return True
