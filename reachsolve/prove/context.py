@@ -202,10 +202,14 @@ class ObjectContext:
         if self.model.final_link is None or site.anchor is None or site.anchor[0] != "sym":
             return None
         si = site.symbol
-        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si) or self._bound(site.anchor):
+        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si) or self.script_defines(site.anchor):
             return None
         vis = int(self.obj.symbols["other"][si]) & 3
         return self.policy.weak_rules(site.spec, self.model.final_link, vis)
+
+    def script_defines(self, v: Var) -> bool:
+        """Does the script give this symbol its value (so it is neither open nor undefined)?"""
+        return bool(self._bound(v))
 
     def is_weak(self, si: int) -> bool:
         return (int(self.obj.symbols["info"][si]) >> 4) == STB_WEAK

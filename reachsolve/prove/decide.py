@@ -67,7 +67,8 @@ class Decider:
         if self.ob.weak_rules(sites[0]) is not None:
             return [self._weak(s) for s in sites]
         out = self._decide(sites)
-        if sites[0].anchor and sites[0].anchor[0] == "sym" and self.ob.is_weak(sites[0].symbol):
+        a = sites[0].anchor
+        if a and a[0] == "sym" and self.ob.is_weak(sites[0].symbol) and not self.ob.script_defines(a):
             out = [_may_stay_undefined(s, v) for s, v in zip(sites, out)]
         return out
 
