@@ -26,9 +26,8 @@ from reachsolve.model.files import parse_model
 from testsupport.toolchain import FIXTURES
 
 FILE = "fuzz.toml"
-KNOWN = ("defsym", "description", "image_base", "image_max", "linker", "min_margin", "name", "no_veneers",
-         "placement", "script",
-         "script_file", "veneers")
+KNOWN = ("defsym", "description", "final_link", "image_base", "image_max", "linker", "min_margin", "name",
+         "no_veneers", "placement", "script", "script_file", "veneers")
 UNKNOWN_MSG = f"unknown key (known: {', '.join(KNOWN)})"
 DEFAULTS = {"name": "fuzz", "placement": "free", "image_base": None, "image_max": 128 << 20, "veneers": True,
             "no_veneers": (), "linker": "both", "script": None, "script_path": "", "origin": FILE}
