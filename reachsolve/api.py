@@ -73,7 +73,8 @@ def _defsym(have: tuple, given) -> tuple:
 def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, linker_script: str | None = None,
             placement: str | None = None, strict: bool = False, jobs: int = 1, keep_objects: bool = True,
             columns: bool = True, min_margin: int | None = None, baseline: str | dict | None = None,
-            suppressions: str | dict | None = None, progress=None, **overrides) -> Report:
+            suppressions: str | dict | None = None, progress=None, source_root: str | None = None,
+            source_lines: bool = True, **overrides) -> Report:
     """Decide every range-checked site of the objects and archives named by ``paths``.
 
     ``model``: a bundled name, a model file, or a LayoutModel; ``linker_script``,
@@ -84,7 +85,8 @@ def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, li
     only); ``baseline`` (a JSON report's path or parsed dict) marks each finding new,
     unchanged or updated; ``suppressions`` (a file's path or {fingerprint: reason})
     accepts findings with a written reason. ``progress(done, total, sites)`` is called
-    as objects finish."""
+    as objects finish. ``source_root`` makes the DWARF source paths of findings relative
+    to it; ``source_lines=False`` skips reading line tables (``SiteResult.source`` is None)."""
     from .prove.pipeline import analyze as run
     from .report.annotate import annotate, read_report, read_suppressions
     if isinstance(paths, str):
@@ -97,7 +99,7 @@ def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, li
     old = read_report(baseline) if isinstance(baseline, str) else baseline
     quiet = read_suppressions(suppressions) if isinstance(suppressions, str) else suppressions
     report = run(list(paths), m, jobs=max(1, jobs), columns=columns, keep_objects=keep_objects,
-                 progress=progress)
+                 progress=progress, source_lines=source_lines, source_root=source_root)
     report = annotate(report, min_margin=min_margin, baseline=old,
                       baseline_name=baseline if isinstance(baseline, str) else "", suppressions=quiet)
     if strict and report.errors:

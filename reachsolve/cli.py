@@ -88,6 +88,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--emit-linker-script", metavar="DIR",
                    help="write, for each counterexample, ld.lld and GNU ld scripts of its layout and a repro.sh "
                         "that links with them and prints what the linkers say (DIR/<object>/<site>/)")
+    p.add_argument("--source-root", metavar="DIR",
+                   help="print source paths (DWARF line tables) relative to DIR, e.g. the kernel tree")
 
 
 def _run(args, paths) -> int:
@@ -108,10 +110,14 @@ def _run(args, paths) -> int:
         if why:
             print(f"reachsolve: error: {why}", file=sys.stderr)
             return 2
+    if args.source_root and not os.path.isdir(args.source_root):
+        print(f"reachsolve: error: --source-root {args.source_root}: not a directory", file=sys.stderr)
+        return 2
     progress = _Progress.start(args)
     try:
         report = analyze(paths, model, jobs=max(1, args.jobs), keep_objects=False, baseline=args.baseline,
-                         suppressions=args.suppressions, progress=progress)
+                         suppressions=args.suppressions, progress=progress,
+                         source_root=args.source_root)
     except InputError as exc:      # the baseline or the suppressions file
         print(f"reachsolve: error: {exc.file}: {exc.message}", file=sys.stderr)
         return 2

@@ -372,6 +372,17 @@ class ObjectFile:
                 return (n, offset - s) if offset < s + size else (name, offset - start)
         return name, offset - start
 
+    def label_at(self, section: int, offset: int) -> str | None:
+        """The name a person wrote for exactly ``section+offset`` (a relocation against a local
+        label comes out of the assembler as section symbol + addend): the function, global or
+        local label starting there, preferred as enclosing_symbol prefers; None if none does."""
+        table = self._places().get(section)
+        if not table:
+            return None
+        starts, entries = table
+        k = bisect.bisect_left(starts, offset)
+        return entries[k][2] if k < len(starts) and starts[k] == offset else None
+
     def _places(self) -> dict[int, tuple[list[int], list[tuple]]]:
         """Per section, the symbols that name places in it, sorted; built on first use."""
         cached = getattr(self, "_places_cache", None)
@@ -420,8 +431,9 @@ class ObjectFile:
         return self._shdr, self._shoff, self._dt
 
     # -- relocations ----------------------------------------------------------------
-    def read_relocations(self) -> "Relocations":
-        """Every SHT_RELA and SHT_REL table, validated, as one set of columns.
+    def read_relocations(self, only: int | None = None) -> "Relocations":
+        """Every SHT_RELA and SHT_REL table, validated, as one set of columns; with
+        ``only``, just the tables that apply to that section (a debug section's).
 
         Not kept: a kernel's tables take 10^8 bytes as columns, and the caller
         keeps only the rows it needs (``relocation_count`` remembers how many)."""
@@ -429,7 +441,7 @@ class ObjectFile:
         views: dict[bool, list] = {True: [], False: []}
         metas = []  # (section, target, rela, count)
         for s in self.sections:
-            if s.type not in (SHT_RELA, SHT_REL):
+            if s.type not in (SHT_RELA, SHT_REL) or (only is not None and s.info != only):
                 continue
             rela = s.type == SHT_RELA
             dt = self._dt["rela" if rela else "rel"]
@@ -475,7 +487,8 @@ class ObjectFile:
             raise self._fail(f"relocation section {sec.name or sec.index} (section {sec.index}): entry "
                              f"{row - int(counts[:k].sum())} names symbol {int(symbol[row])}, but the symbol "
                              f"table has {nsyms}")
-        self.relocation_count = n
+        if only is None:
+            self.relocation_count = n
         return Relocations(np.repeat(np.array([m[1] for m in metas], dtype=np.int64), counts),
                            offset, (info & np.uint64(0xFFFFFFFF)).astype(np.int64), symbol, addend, ~rela)
 

@@ -8,6 +8,8 @@ be analyzed in parallel and the report is the same whatever the job count.
 from __future__ import annotations
 
 import hashlib
+import os
+import posixpath
 from collections import defaultdict
 from typing import Iterable
 
@@ -17,12 +19,13 @@ from .. import __version__
 from ..errors import InputError, ModelError
 from ..ir import BASE
 from ..model.options import LayoutModel
-from ..objfile.elf import ObjectFile, read_object
+from ..objfile.dwarf import LineTable
+from ..objfile.elf import STT_SECTION, ObjectFile, read_object
 from ..objfile.inputs import load
 from ..objfile.sites import Site
 from ..report.algebra import render
 from ..report.document import (Counterexample, FileError, FileSummary, Placement, ProofTable, Report, SiteResult,
-                               Source, SymbolPlacement)
+                               Source, SourceLine, SymbolPlacement)
 from ..report.proofs import Failure, FailureKind, Problem, Proof, ProofKind, Verdict
 from ..report.reasons import note, reason
 from . import backend
@@ -49,8 +52,35 @@ def _placements(ob: ObjectContext, env: dict, shared: dict) -> tuple[tuple, tupl
     return layout, syms
 
 
-def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = None, shared: dict | None = None
-             ) -> SiteResult:
+class _Lines:
+    """Source lines of the sites one object reports, looked up on demand (objfile/dwarf.py)."""
+
+    def __init__(self, obj: ObjectFile, root: str | None):
+        self.table = LineTable(obj)
+        self.root = posixpath.normpath(os.path.abspath(root)) if root else None
+
+    def __call__(self, section: int, offset: int) -> SourceLine | None:
+        hit = self.table.lookup(section, offset)
+        if hit is None:
+            return None
+        path = hit.file
+        if self.root and path.startswith("/"):
+            norm = posixpath.normpath(path)
+            if norm.startswith(self.root + "/"):
+                path = posixpath.relpath(norm, self.root)
+        return SourceLine(path, hit.line, hit.column)
+
+
+def _target_label(obj: ObjectFile, site: Site) -> str | None:
+    """A section symbol plus addend names the label written there, if one starts exactly there."""
+    tsec = site.target_section
+    if tsec is None or not len(obj.symbols) or (int(obj.symbols["info"][site.symbol]) & 0xF) != STT_SECTION:
+        return None
+    return obj.label_at(tsec, site.sym_value + site.addend)
+
+
+def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = None, shared: dict | None = None,
+            lines: _Lines | None = None) -> SiteResult:
     obj = ob.obj
     sec = obj.sections[site.section]
     tsec = site.target_section
@@ -71,15 +101,21 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
         verdict=v.verdict, reason=reason(v.record), expression=render(ob.expr(site), ob.name, ob.texts),
         counterexample=ce, notes=tuple(note(n) for n in v.notes), as_linked=as_linked, margin=v.margin,
         record=v.record, note_records=v.notes, function=obj.enclosing_symbol(site.section, site.offset),
-        assumptions=ob.assumption_ids(site))
+        assumptions=ob.assumption_ids(site),
+        source=lines(site.section, site.offset) if lines is not None else None,
+        target_label=_target_label(obj, site))
 
 
-def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fixes: bool = True
+def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fixes: bool = True,
+                   source_lines: bool = False, source_root: str | None = None
                    ) -> tuple[list[SiteResult], ProofTable | None, FileSummary, ObjectContext]:
     """Decide every site of ``obj``: column-wise proofs first (screen.py), the rest one by one.
 
     ``columns=False`` decides every site one by one (tests compare the two paths).
     ``fixes``: decide a rewrite of each failing site (prove/fix.py).
+    ``source_lines`` looks up the DWARF source line of each site decided one by one
+    (off by default: a rewritten object analyzed for its fixes needs none);
+    ``source_root`` makes those paths relative to it.
     """
     backend.new_session()
     ob = ObjectContext(obj, model)
@@ -126,7 +162,8 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
         for i, v in zip(idx, dec.decide([sites[i] for i in idx])):
             verdicts[i] = v
     shared: dict = {}
-    pairs = sorted(((i, _result(ob, sites[i], verdicts[i], as_linked.get(i), shared)) for i in rest),
+    lines = _Lines(obj, source_root) if source_lines and rest else None
+    pairs = sorted(((i, _result(ob, sites[i], verdicts[i], as_linked.get(i), shared, lines)) for i in rest),
                    key=lambda p: p[1].key)
     results = [r for _, r in pairs]
     if fixes and any(v.verdict != Verdict.ROBUST for v in verdicts.values()):
@@ -141,10 +178,11 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
 
 def _analyze_blob(task) -> tuple:
     """One object in isolation (a process-pool task): results, or the error that stopped it."""
-    name, data, model, columns, keep = task
+    name, data, model, columns, keep, lines, root = task
     calls0 = backend.Stats.calls
     try:
-        res, table, summ, ob = analyze_object(read_object(name, data), model, columns)
+        res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
+                                              source_root=root)
     except InputError as exc:
         return None, None, None, FileError(exc.file, exc.message), 0, None
     except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
@@ -158,7 +196,8 @@ def _analyze_blob(task) -> tuple:
 
 
 def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 1, columns: bool = True,
-            keep_objects: bool = False, progress=None) -> Report:
+            keep_objects: bool = False, progress=None, source_lines: bool = True,
+            source_root: str | None = None) -> Report:
     """Analyze every object (and archive member) named by ``paths``.
 
     With ``jobs`` > 1 objects are analyzed in a process pool; the report is the same
@@ -166,6 +205,7 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
     ``keep_objects`` keeps each object's decision context (in-process runs only) so that
     library queries need not read the file again. ``progress(done, total, sites)`` is
     called as each object finishes (for a terminal's progress line; it sees no results).
+    ``source_lines`` and ``source_root``: see analyze_object.
     """
     model = model or LayoutModel()
     sites: list[SiteResult] = []
@@ -187,7 +227,8 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
                 errors.append(FileError(blob.file, blob.message))
             else:
                 sources[blob.name] = Source(path, k, hashlib.sha256(blob.data).hexdigest())
-                tasks.append((blob.name, blob.data, model, columns, keep_objects and jobs <= 1))
+                tasks.append((blob.name, blob.data, model, columns, keep_objects and jobs <= 1, source_lines,
+                              source_root))
     def tell(done: Iterable):
         outcomes, decided = [], 0
         for out in done:

@@ -50,6 +50,15 @@ class Counterexample:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceLine:
+    """Where a site's instruction or data word was written, from the object's DWARF line table."""
+
+    file: str                      # as DWARF gives it (comp_dir/dir/file), or relative to --source-root
+    line: int
+    column: int | None = None      # None where DWARF says 0, "not known"
+
+
+@dataclass(frozen=True, slots=True)
 class SiteResult:
     file: str
     section: str
@@ -72,6 +81,11 @@ class SiteResult:
     # The function (or nearest label) holding the site and the offset in it: for the sites
     # decided one by one (every finding); None for proof-table rows, whose expansion is lazy.
     function: tuple[str, int] | None = field(default=None, compare=False)
+    # The source line of the site (DWARF .debug_line), for the same sites as ``function``.
+    source: SourceLine | None = field(default=None, compare=False)
+    # The label written at the target, where the relocation names a section symbol plus an
+    # addend and a function or label starts exactly at that place (``.rodata+25`` is ``msg``).
+    target_label: str | None = field(default=None, compare=False)
     record: Reason | None = field(default=None, compare=False)      # the decision as data
     note_records: tuple[Note, ...] = field(default=(), compare=False)
     # What to write instead, decided under the same model (prove/fix.py); None: robust, or

@@ -16,11 +16,15 @@ def _where(s: SiteResult) -> str:
     return f"{s.file}:({s.section}+{s.offset:#x})"
 
 
+def _source(s: SiteResult) -> str:
+    return f"{s.source.file}:{s.source.line}"
+
+
 def _lld_words(s: SiteResult, ce: Counterexample, profiles: tuple[str, ...]) -> str:
     """A failing site in the words of the linker that reports it: ld.lld's (its own interval,
     in decimal, untrimmed) unless only GNU ld does, so that a search for the linker's
     message finds this line."""
-    ref = f"; references {s.symbol}" if s.symbol else ""
+    ref = f"; references {s.target_label or s.symbol}" if s.symbol else ""
     spec = BY_NAME.get(s.reloc)
     if ce.problem != "out of range" or spec is None:
         # ld.lld prints the value as a 64-bit unsigned number in upper-case hex (utohexstr)
@@ -39,7 +43,7 @@ def _headline(s: SiteResult, profiles: tuple[str, ...] = ()) -> str:
     """The first line of a site: an error only for a broken site (in the linker's words), a
     warning for a vulnerable or undecided one, whose words no log scraper takes for a linker's."""
     ce = s.counterexample
-    ref = f"; references {s.symbol}" if s.symbol else ""
+    ref = f"; references {s.target_label or s.symbol}" if s.symbol else ""
     if s.verdict == Verdict.BROKEN and ce is not None:
         return f"error: {_where(s)}: {_lld_words(s, ce, profiles)}"
     if s.verdict == Verdict.BROKEN:
@@ -188,6 +192,8 @@ def text(report: Report, verbose: bool = False, repro: dict | None = None, quiet
         head = _headline(s, profiles)
         lines.append(_paint(head, _tone(s), colour) if s.verdict != Verdict.ROBUST else head)
         at = f"{s.function[0]}+{s.function[1]:#x}: " if s.function else ""
+        if s.source is not None:
+            at = f"{at[:-2]} ({_source(s)}): " if at else f"{_source(s)}: "
         lines.append(f"  >>> {at}{_relocated(s)}   value = {s.expression}")
         lines.append(f"  >>> {s.verdict}: {s.reason}")
         if s.as_linked is not None:
@@ -300,6 +306,8 @@ def _site_dict(s: SiteResult, layouts: _Layouts) -> dict:
     return {
         "file": s.file, "section": s.section, "section_index": s.section_index, "offset": s.offset,
         "function": {"name": s.function[0], "offset": s.function[1]} if s.function else None,
+        "source": {"file": s.source.file, "line": s.source.line, "column": s.source.column} if s.source else None,
+        "target_label": s.target_label,
         "reloc": s.reloc, "symbol": s.symbol, "addend": s.addend, "target_section": s.target_section,
         "target_section_index": s.target_section_index, "instruction": s.instruction, "expression": s.expression,
         "range": list(s.range) if s.range is not None else None, "granule": s.granule,

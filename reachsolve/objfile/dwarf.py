@@ -1,0 +1,315 @@
+"""Source file and line of a place in a relocatable object, from its DWARF line table.
+
+In an ET_REL object every line-program sequence starts at address 0: the address
+its DW_LNE_set_address gives is the field a relocation (.rela.debug_line,
+R_AARCH64_ABS64 against a section or function symbol, with addend) fills in. So
+the section a sequence describes is the section of that relocation's symbol,
+never the address: a ThinLTO vmlinux.o has thousands of sequences starting at
+offset 0 of some .text section. Sequences are indexed by that section index
+from the relocation table alone, and a line program is decoded (pyelftools) only
+when a place asked for may lie in it.
+
+Paths are as DWARF gives them (DWARF 5, section 6.2.4: directory 0 and file 0
+are the compilation's own; DWARF 2-4: directory 0 is the unit's DW_AT_comp_dir
+and files count from 1). A line table that cannot be read gives no line: the
+source of a finding is an aid, never part of a verdict.
+"""
+from __future__ import annotations
+
+import bisect
+import io
+import posixpath
+from dataclasses import dataclass
+
+import numpy as np
+from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
+from elftools.dwarf.constants import DW_LNE_set_address
+
+from .elf import SHF_COMPRESSED, SHT_NOBITS, ObjectFile
+
+R_AARCH64_ABS64, R_AARCH64_ABS32 = 257, 258
+# What pyelftools may read to decode a unit's top DIE and line program (a DWARF 5 top DIE
+# names its .debug_addr, .debug_rnglists and .debug_str_offsets bases).
+_DEBUG = (".debug_info", ".debug_abbrev", ".debug_line", ".debug_str", ".debug_line_str", ".debug_str_offsets",
+          ".debug_addr", ".debug_rnglists", ".debug_loclists", ".debug_ranges", ".debug_loc")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    file: str
+    line: int
+    column: int | None   # DWARF's column 0 means "not known"
+
+
+def _units(data) -> list[tuple[int, int]]:
+    """(start, end) of each unit of a .debug_line or .debug_info section: their initial
+    length fields (DWARF 7.4: 0xffffffff announces a 64-bit length), until one is cut off."""
+    out, off, size = [], 0, len(data)
+    while off + 4 <= size:
+        n = int.from_bytes(data[off:off + 4], "little")
+        head = 4
+        if n == 0xFFFFFFFF:
+            if off + 12 > size:
+                break
+            n, head = int.from_bytes(data[off + 4:off + 12], "little"), 12
+        elif n >= 0xFFFFFFF0:
+            break
+        end = off + head + n
+        if end > size or n == 0:
+            break
+        out.append((off, end))
+        off = end
+    return out
+
+
+def _printable(b) -> str:
+    text = b.decode("utf-8", "backslashreplace") if isinstance(b, bytes) else str(b)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Section:
+    """One debug section's bytes in a stream pyelftools reads, relocated on demand."""
+
+    def __init__(self, obj: ObjectFile, index: int):
+        self.index = index
+        self.stream = io.BytesIO(obj.section_data(index))
+        self.buf = np.frombuffer(self.stream.getbuffer(), dtype=np.uint8)
+        rel = obj.read_relocations(only=index)
+        order = np.argsort(rel.offset, kind="stable")
+        self.offset = rel.offset[order].astype(np.int64)
+        self.type = rel.type[order]
+        sym = rel.symbol[order]
+        self.sym_section = obj.symbol_section[sym] if len(obj.symbols) else np.zeros(0, np.int64)
+        value = obj.symbols["value"][sym].astype(np.int64) if len(obj.symbols) else np.zeros(0, np.int64)
+        self.value = value + rel.addend[order]   # S + A (SHT_REL: A is the field, read by _apply)
+        self.rel = rel.rel[order]
+        self.big = obj.big_endian
+        self.done = np.zeros(len(self.offset), dtype=bool)
+
+    def descriptor(self) -> DebugSectionDescriptor:
+        return DebugSectionDescriptor(self.stream, "", None, len(self.buf), 0)
+
+    def rows(self, start: int, end: int) -> slice:
+        return slice(int(np.searchsorted(self.offset, start)), int(np.searchsorted(self.offset, end)))
+
+    def apply(self, start: int = 0, end: int | None = None) -> None:
+        """Write S+A into the ABS32/ABS64 fields in [start, end) (the debug sections use no
+        other kind, AAELF64 5.7.6); a field past the section's end is left alone."""
+        rows = self.rows(start, len(self.buf) if end is None else end)
+        for typ, width in ((R_AARCH64_ABS64, 8), (R_AARCH64_ABS32, 4)):
+            k = np.arange(rows.start, rows.stop)
+            k = k[(self.type[k] == typ) & ~self.done[k] & (self.offset[k] + width <= len(self.buf))]
+            if not len(k):
+                continue
+            at = self.offset[k][:, None] + (np.arange(width)[::-1] if self.big else np.arange(width))
+            value = self.value[k].astype(np.uint64)
+            if self.rel[k].any():   # SHT_REL: the addend is the field's contents
+                field = (self.buf[at].astype(np.uint64) << (np.arange(width, dtype=np.uint64) * 8)).sum(axis=1)
+                value = np.where(self.rel[k], value + field, value)
+            if width == 4:
+                value = value & np.uint64(0xFFFFFFFF)
+            shifts = np.arange(width, dtype=np.uint64) * np.uint64(8)
+            self.buf[at] = ((value[:, None] >> shifts) & np.uint64(0xFF)).astype(np.uint8)
+            self.done[k] = True
+
+
+class _Program:
+    """One decoded line program: its sequences as (section, start, end, addresses, rows)."""
+
+    def __init__(self, sequences, header, comp_dir: str | None):
+        self.sequences = sequences
+        self.header = header
+        self.comp_dir = comp_dir
+
+    def path(self, index: int) -> str | None:
+        h = self.header
+        v5 = h["version"] >= 5
+        files, dirs = h["file_entry"], h["include_directory"]
+        k = index if v5 else index - 1
+        if not 0 <= k < len(files):
+            return None
+        name = _printable(files[k].name)
+        d = files[k].dir_index
+        comp = _printable(dirs[0]) if v5 and dirs else self.comp_dir
+        if d == 0:
+            where = comp
+        elif 0 <= (d if v5 else d - 1) < len(dirs):
+            where = _printable(dirs[d if v5 else d - 1])
+            if comp and not where.startswith("/"):
+                where = posixpath.join(comp, where)
+        else:
+            return None
+        return posixpath.join(where, name) if where else name
+
+
+class LineTable:
+    """The line tables of one object, decoded lazily: ``lookup`` decodes only the line
+    programs holding a sequence of the place's section that starts at or before it."""
+
+    def __init__(self, obj: ObjectFile):
+        self.obj = obj
+        self._dwarf = None
+        self._index: dict[int, tuple[list[int], list[int]]] | None = None
+        self._programs: dict[int, _Program | None] = {}
+        self._cu_of_line: dict[int, int] | None = None
+        named = {}
+        for s in obj.sections:
+            if s.name in _DEBUG and s.type != SHT_NOBITS:
+                named.setdefault(s.name, []).append(s)
+        # One of each (a COMDAT-split or compressed section is not read: no lines).
+        self._secs = {n: v[0].index for n, v in named.items() if len(v) == 1 and not v[0].flags & SHF_COMPRESSED}
+
+    @property
+    def present(self) -> bool:
+        return ".debug_line" in self._secs
+
+    def _setup(self) -> None:
+        obj = self.obj
+        self._line = _Section(obj, self._secs[".debug_line"])
+        self._line.apply()  # the whole table: its relocations are one per sequence and header
+        self._info = _Section(obj, self._secs[".debug_info"]) if ".debug_info" in self._secs else None
+        plain = {n: DebugSectionDescriptor(io.BytesIO(obj.section_data(i)), n, None, obj.sections[i].size, 0)
+                 for n, i in self._secs.items() if n not in (".debug_line", ".debug_info", ".debug_str_offsets")}
+        if ".debug_str_offsets" in self._secs:   # DWARF 5 string indices (file names may use them)
+            offsets = _Section(obj, self._secs[".debug_str_offsets"])
+            offsets.apply()
+            plain[".debug_str_offsets"] = offsets.descriptor()
+        sec = {"debug_%s_sec" % n for n in ("info", "aranges", "abbrev", "frame", "str", "loc", "ranges", "line",
+                                            "pubtypes", "pubnames", "addr", "str_offsets", "line_str", "loclists",
+                                            "rnglists", "sup", "types")}
+        kw = {k: None for k in sec}
+        kw.update(eh_frame_sec=None, gnu_debugaltlink_sec=None)
+        for n, d in plain.items():
+            kw["debug_%s_sec" % n[len(".debug_"):]] = d
+        kw["debug_line_sec"] = self._line.descriptor()
+        kw["debug_info_sec"] = self._info.descriptor() if self._info is not None else None
+        self._dwarf = DWARFInfo(config=DwarfConfig(little_endian=not obj.big_endian, machine_arch="AArch64",
+                                                   default_address_size=8), **kw)
+        line = self._line
+        self._line_units = _units(line.buf)
+        starts = [u[0] for u in self._line_units]
+        # Sequences by section: every ABS64 field of .debug_line against a place in a section.
+        index: dict[int, list[tuple[int, int]]] = {}
+        keep = (line.type == R_AARCH64_ABS64) & (line.sym_section > 0)
+        for off, sec, value in zip(line.offset[keep].tolist(), line.sym_section[keep].tolist(),
+                                   line.value[keep].tolist()):
+            u = bisect.bisect_right(starts, off) - 1
+            if u >= 0 and off < self._line_units[u][1]:
+                index.setdefault(sec, []).append((value, u))
+        self._index = {}
+        for sec, rows in index.items():
+            rows.sort()
+            self._index[sec] = ([r[0] for r in rows], [r[1] for r in rows])
+
+    def lookup(self, section: int, offset: int) -> Line | None:
+        if not self.present:
+            return None
+        if self._index is None:
+            self._setup()
+        hit = self._index.get(section)
+        if not hit:
+            return None
+        values, units = hit
+        k = bisect.bisect_right(values, offset)
+        tried = set()
+        for j in range(k - 1, -1, -1):   # nearest sequence start first
+            u = units[j]
+            if u in tried:
+                continue
+            tried.add(u)
+            prog = self._program(u)
+            if prog is None:
+                continue
+            for sec, start, end, addrs, rows in prog.sequences:
+                if sec == section and start <= offset < end:
+                    file, line, col = rows[bisect.bisect_right(addrs, offset) - 1]
+                    path = prog.path(file)
+                    if path is None or line <= 0:
+                        return None
+                    return Line(path, line, col or None)
+        return None
+
+    def _program(self, u: int) -> _Program | None:
+        if u in self._programs:
+            return self._programs[u]
+        try:
+            prog = self._decode(u)
+        except Exception:  # a corrupt line program or unit (pyelftools' and construct's errors)
+            prog = None
+        self._programs[u] = prog
+        return prog
+
+    def _cu_offset(self, line_offset: int) -> int | None:
+        """The compilation unit whose DW_AT_stmt_list is ``line_offset``: the field is a
+        relocation against .debug_line in .debug_info, so the table says which unit holds it."""
+        if self._info is None:
+            return None
+        if self._cu_of_line is None:
+            info = self._info
+            cus = _units(info.buf)
+            starts = [c[0] for c in cus]
+            line = self._line.index
+            keep = (info.sym_section == line) & (info.type == R_AARCH64_ABS32)
+            out: dict[int, int] = {}
+            for off, value in zip(info.offset[keep].tolist(), info.value[keep].tolist()):
+                c = bisect.bisect_right(starts, off) - 1
+                if c >= 0 and off < cus[c][1]:
+                    out.setdefault(value, cus[c][0])
+            self._cu_of_line = out
+            self._cus = dict(cus)
+        return self._cu_of_line.get(line_offset)
+
+    def _decode(self, u: int) -> _Program | None:
+        start, end = self._line_units[u]
+        cu_off = self._cu_offset(start)
+        if cu_off is None:
+            return None
+        self._info.apply(cu_off, self._cus[cu_off])
+        cu = self._dwarf.get_CU_at(cu_off)
+        top = cu.get_top_DIE()
+        stmt = top.attributes.get("DW_AT_stmt_list")
+        if stmt is None or stmt.value != start:
+            return None
+        prog = self._dwarf.line_program_for_CU(cu)
+        if prog is None:
+            return None
+        comp = top.attributes.get("DW_AT_comp_dir")
+        comp_dir = _printable(comp.value) if comp is not None and isinstance(comp.value, bytes) else None
+        # The k-th DW_LNE_set_address operand is the k-th ABS64 field after the header.
+        line = self._line
+        rows = line.rows(prog.program_start_offset, end)
+        fields = [(s, v) for s, v, t in zip(line.sym_section[rows].tolist(), line.value[rows].tolist(),
+                                            line.type[rows].tolist()) if t == R_AARCH64_ABS64]
+        sequences, addrs, states, section, seq_start, n_set = [], [], [], None, None, 0
+        for e in prog.get_entries():
+            if e.is_extended and e.command == DW_LNE_set_address:
+                if n_set >= len(fields) or fields[n_set][1] != e.args[0] or fields[n_set][0] <= 0:
+                    return None  # an address no relocation places: this table cannot be trusted
+                sec = fields[n_set][0]
+                n_set += 1
+                if section is not None and sec != section:
+                    return None  # one sequence, two sections: not what a compiler writes
+                section = sec
+                continue
+            st = e.state
+            if st is None:
+                continue
+            if st.end_sequence:
+                if section is not None and addrs:
+                    sequences.append((section, seq_start, st.address, addrs, states))
+                addrs, states, section, seq_start = [], [], None, None
+                continue
+            if section is None:
+                continue  # rows before any set_address have no section
+            if seq_start is None:
+                seq_start = st.address
+            if addrs and st.address < addrs[-1]:
+                return None  # addresses must not decrease in a sequence (DWARF 6.2.5)
+            if addrs and st.address == addrs[-1]:
+                states[-1] = (st.file, st.line, st.column)   # the last row for an address wins
+            else:
+                addrs.append(st.address)
+                states.append((st.file, st.line, st.column))
+        if n_set != len(fields):
+            return None
+        return _Program(sequences, prog.header, comp_dir)
