@@ -24,7 +24,7 @@ def _lld_words(s: SiteResult, ce: Counterexample, profiles: tuple[str, ...]) -> 
     """A failing site in the words of the linker that reports it: ld.lld's (its own interval,
     in decimal, untrimmed) unless only GNU ld does, so that a search for the linker's
     message finds this line."""
-    ref = f"; references {s.target_label or s.symbol}" if s.symbol else ""
+    ref = f"; references {s.symbol}" if s.symbol else ""
     spec = BY_NAME.get(s.reloc)
     if ce.problem != "out of range" or spec is None:
         # ld.lld prints the value as a 64-bit unsigned number in upper-case hex (utohexstr)
