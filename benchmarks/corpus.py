@@ -5,6 +5,8 @@ Usage (from the repository root)::
 
     python3 -m benchmarks.corpus tiny          # arm64 tinyconfig+KVM+ThinLTO kernel
     python3 -m benchmarks.corpus tiny-prefix   # same, entry.S patched to the 2021 form
+    python3 -m benchmarks.corpus tiny-debug    # tiny with DWARF 4 (source lines)
+    python3 -m benchmarks.corpus tiny-debug-prefix  # and its pre-fix entry.S
     python3 -m benchmarks.corpus modules       # every .ko of Debian's arm64 6.1 image
     python3 -m benchmarks.corpus status        # what is built, and how long it took
 
@@ -71,7 +73,13 @@ KERNELS = {
             ("LTO_NONE", "MODULES", "DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT", "DEBUG_INFO_DWARF4",
              "DEBUG_INFO_DWARF5")),
     "defconfig": ("defconfig", ("LTO_CLANG_THIN",), ("LTO_NONE",)),
+    # tiny with DWARF 4 line tables, for source file:line on findings (tinyconfig
+    # already has DEBUG_KERNEL, on which the debug-information choice depends).
+    "tiny-debug": ("tinyconfig", CONFIG_ENABLE + ("DEBUG_INFO_DWARF4",),
+                   CONFIG_DISABLE + ("DEBUG_INFO_NONE",)),
 }
+#: Options a corpus needs beyond CONFIG_REQUIRED (a -prefix corpus: its base's).
+CONFIG_REQUIRED_EXTRA = {"tiny-debug": ("CONFIG_DEBUG_INFO", "CONFIG_DEBUG_INFO_DWARF4")}
 #: What the final .config must say, or the build is refused.
 CONFIG_REQUIRED = (
     "CONFIG_CC_IS_CLANG", "CONFIG_LD_IS_LLD", "CONFIG_AS_IS_LLVM",
@@ -298,11 +306,15 @@ def _configure(tree: Path, corpus: str = "tiny") -> dict:
         cfg += ["--disable", opt]
     _run(cfg, cwd=tree)
     _run([*KMAKE, "olddefconfig"], cwd=tree)
-    return _check_config(tree)
+    return _check_config(tree, corpus)
 
 
-def _check_config(tree: Path) -> dict:
+def _check_config(tree: Path, corpus: str = "tiny") -> dict:
     values = _read_config(tree / ".config")
+    required = CONFIG_REQUIRED + CONFIG_REQUIRED_EXTRA.get(corpus.removesuffix("-prefix"), ())
+    extra = [k for k in required[len(CONFIG_REQUIRED):] if values.get(k) != "y"]
+    if extra:
+        raise CorpusError(f"{tree}/.config lacks {', '.join(extra)} after olddefconfig")
     bad = [k for k in CONFIG_REQUIRED if values.get(k) != "y"]
     if bad:
         diag = "\n".join(f"    {k}={values.get(k, '(absent)')}" for k in LTO_DIAGNOSTIC)
@@ -310,7 +322,7 @@ def _check_config(tree: Path) -> dict:
             f"{tree}/.config lacks {', '.join(bad)} after olddefconfig; the options "
             f"behind LTO are:\n{diag}\n(ThinLTO needs CC_IS_CLANG, LD_IS_LLD, AS_IS_LLVM, "
             f"llvm-nm/llvm-ar as NM/AR, i.e. make ... LLVM=1)")
-    return {k: values[k] for k in CONFIG_REQUIRED}
+    return {k: values[k] for k in required}
 
 
 def _build(tree: Path) -> None:
@@ -371,7 +383,7 @@ def build_kernel(corpus: str) -> Path:
     tarball = _source_steps(corpus)
     _step(corpus, "extract", lambda: _extract_source(tarball, tree))
     _step(corpus, "configure", lambda: _configure(tree, corpus))
-    _step(corpus, "build", lambda: (_check_config(tree), _build(tree),
+    _step(corpus, "build", lambda: (_check_config(tree, corpus), _build(tree),
                                     _check_lto_objects(tree))[0])
     deb = json.loads(_stamp("source", "download").read_text())["result"]
     _step(corpus, "collect", lambda: _collect_kernel(corpus, tree, {
@@ -436,7 +448,7 @@ def build_prefix(base: str) -> Path:
           stamped=False)
     _step(corpus, "copy-tree", lambda: _copy_tree(src, tree))
     _step(corpus, "patch", lambda: _apply_prefix_patch(tree))
-    _step(corpus, "build", lambda: (_check_config(tree), _build(tree))[0])
+    _step(corpus, "build", lambda: (_check_config(tree, corpus), _build(tree))[0])
     relocs = _step(corpus, "verify", lambda: _check_prefix_relocs(tree))
     deb = json.loads(_stamp("source", "download").read_text())["result"]
     _step(corpus, "collect", lambda: _collect_kernel(corpus, tree, {
@@ -712,7 +724,9 @@ def fetch_modules() -> Path:
 
 BUILDERS = {"tiny": build_tiny, "tiny-prefix": lambda: build_prefix("tiny"), "modules": fetch_modules,
             "big": lambda: build_kernel("big"), "big-prefix": lambda: build_prefix("big"),
-            "defconfig": lambda: build_kernel("defconfig")}
+            "defconfig": lambda: build_kernel("defconfig"),
+            "tiny-debug": lambda: build_kernel("tiny-debug"),
+            "tiny-debug-prefix": lambda: build_prefix("tiny-debug")}
 
 
 def status() -> None:

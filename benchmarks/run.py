@@ -3,7 +3,8 @@
 
 Usage (from the repository root)::
 
-    python3 -m benchmarks [--runs N] [--corpus tiny,tiny-prefix,big,big-prefix,defconfig,modules,micro]
+    python3 -m benchmarks [--runs N] [--corpus tiny,tiny-prefix,tiny-debug,tiny-debug-prefix,
+                                      big,big-prefix,defconfig,modules,micro]
                           [--out benchmarks/results] [--jobs 2] [--modules-every K]
     python3 -m benchmarks --report-only [--date YYYY-MM-DD]   # redo the .md and .png
 
@@ -55,8 +56,14 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.corpus import corpus_path  # noqa: E402
 
-CORPORA = ("tiny", "tiny-prefix", "big", "big-prefix", "defconfig", "modules", "micro")
-KERNEL_CORPORA = ("tiny", "tiny-prefix", "big", "big-prefix", "defconfig")
+CORPORA = ("tiny", "tiny-prefix", "tiny-debug", "tiny-debug-prefix", "big", "big-prefix", "defconfig", "modules",
+           "micro")
+KERNEL_CORPORA = ("tiny", "tiny-prefix", "tiny-debug", "tiny-debug-prefix", "big", "big-prefix", "defconfig")
+#: The CLI with the library's source_lines=False: what reachsolve costs without reading
+#: DWARF line tables (run beside the plain CLI on kernels built with debug information).
+NO_LINES = ("import sys, functools, reachsolve.api as a; "
+            "a.analyze = functools.partial(a.analyze, source_lines=False); "
+            "from reachsolve.cli import main; sys.exit(main(sys.argv[1:]))")
 FIXTURES = ROOT / "tests" / "fixtures"
 
 #: The kernel's own final-link flags for arm64 (arch/arm64/Makefile + top
@@ -355,6 +362,17 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
         ]
         notes.append("ld.lld links vmlinux.o alone: the kallsyms and BTF objects of the real "
                      "kernel link are missing, hence --unresolved-symbols=ignore-all")
+        if "debug" in name:   # the cost of source lines: the same runs with line tables not read
+            off = [sys.executable, "-c", NO_LINES, "check"]
+            for key, label, run in (("reachsolve-script", "reachsolve --linker-script vmlinux.lds", a),
+                                    ("reachsolve-free", "reachsolve (free model)", b)):
+                out = tmp / f"{name}-{key}-nolines.json"
+                argv = off + run[len(rs):]
+                argv[argv.index("-o") + 1] = str(out)
+                tools.append(Tool(f"{key}-nolines", f"{label}, source lines off", "reachsolve", [argv],
+                                  _q(argv), (0, 1), snap, env, reports=[out]))
+            notes.append("'source lines off' runs the same CLI with analyze(source_lines=False); "
+                         "lines_cost is the median wall time with lines over the one without")
     elif name == "modules":
         base = corpus_path(name)
         if base is None:
@@ -728,6 +746,11 @@ def bench_corpus(name: str, args, tmp: Path, snap: Path, snapinfo: dict, mach: d
                 ratio["tree_pss_vs_lld_peak_rss"] = \
                     rs_["tree_pss_kib"]["median"] / lld["peak_rss_kib"]["median"]
             result["ratios"][t.key] = {k: round(v, 2) for k, v in ratio.items()}
+    for t in tools:
+        if t.key.endswith("-nolines"):
+            on, off = result["tools"][t.key[:-len("-nolines")]], result["tools"][t.key]
+            result.setdefault("lines_cost", {})[t.key[:-len("-nolines")]] = round(
+                on["wall_s"]["median"] / off["wall_s"]["median"], 3)
     rs_relocs = {d["relocations"] for d in result["decided"].values()}
     result["relocations"] = {
         "llvm-readelf": readelf_count(inputs),
@@ -826,6 +849,11 @@ def markdown(results: list[dict], date: str) -> str:
             if "tree_pss_vs_lld_peak_rss" in ratio:
                 rss += f" (tree PSS: {ratio['tree_pss_vs_lld_peak_rss']:.1f}×)"
             L.append(f"| {r['corpus']} | {r['tools'][key]['label']} | {ratio['time']:.1f}× | {rss} |")
+    costs = [(r, k, v) for r in results for k, v in sorted(r.get("lines_cost", {}).items())]
+    if costs:
+        L += ["", "Cost of source lines (DWARF), wall time with lines / without (medians):", "",
+              "| corpus | reachsolve run | with / without |", "| --- | --- | ---: |"]
+        L += [f"| {r['corpus']} | {r['tools'][k]['label']} | {v:.3f}× |" for r, k, v in costs]
     L += ["", "What reachsolve decided (report of the last round):", "",
           "| corpus | reachsolve run | sites | robust | vulnerable | broken | unknown | "
           "solver calls | decisions | input errors |",

@@ -1,10 +1,12 @@
 """The real kernel: Debian's linux-source-6.1, tiny arm64 config with KVM and ThinLTO.
 
 Run with `python -m pytest -m corpus` after `python -m benchmarks.corpus tiny tiny-prefix`
-(about 5 minutes); skipped when the corpus is absent, as in CI.
+(about 5 minutes; tiny-debug tiny-debug-prefix, DWARF 4, for the source-line tests);
+skipped when the corpus is absent, as in CI.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from testsupport.corpora import corpus_path
 from testsupport.toolchain import link
 from reachsolve import analyze
 from reachsolve.model.files import load_model, with_script
+from reachsolve.report.render import text, to_dict
 from reachsolve.report.repro import linker_script
 
 pytestmark = pytest.mark.corpus
@@ -32,7 +35,7 @@ def _run(name: str, model: str):
     return p, analyze([str(p / "vmlinux.o")], m)
 
 
-KERNELS = ["tiny", "big"]
+KERNELS = ["tiny", "big", "tiny-debug"]
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -102,3 +105,32 @@ def test_baseline_of_the_kernel_pair(kernel, tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["diff", str(reports["fixed"]), str(reports["prefix"])]) == 1
     assert capsys.readouterr().out.splitlines()[-1].startswith("2 new, 0 fixed")
+
+
+@pytest.mark.parametrize("model", ["script", "arm64-kernel"])
+def test_debug_prefix_sites_name_their_function_and_entry_S_line(model):
+    """tiny-debug-prefix (DWARF 4): the two 2021 sites report __guest_exit_panic and the
+    very lines of entry.S that hold the cbz and the adr, relative to the kernel tree."""
+    p = _corpus("tiny-debug-prefix")
+    tree = Path(json.loads((p / "info.json").read_text())["tree"])
+    entry = (tree / "arch/arm64/kvm/hyp/entry.S").read_text().splitlines()
+    want = {}
+    for n, line in enumerate(entry, 1):
+        for reloc, pattern in (("R_AARCH64_CONDBR19", r"^\s*cbz\s+x0,\s*hyp_panic\s*$"),
+                               ("R_AARCH64_ADR_PREL_LO21", r"^\s*adr\s+x1,\s*hyp_panic\s*$")):
+            if re.match(pattern, line):
+                want[reloc] = n
+    assert len(want) == 2, want
+    m = with_script(load_model("free"), str(p / "vmlinux.lds")) if model == "script" else load_model(model)
+    r = analyze([str(p / "vmlinux.o")], m, source_root=str(tree))
+    bad = [s for s in r.listed if s.verdict != "robust"]
+    assert sorted(s.reloc for s in bad) == sorted(want)
+    for s in bad:
+        assert s.function is not None and s.function[0] == "__guest_exit_panic", s.function
+        assert (s.source.file, s.source.line) == ("arch/arm64/kvm/hyp/entry.S", want[s.reloc])
+        assert f"{s.function[0]}+{s.function[1]:#x} (arch/arm64/kvm/hyp/entry.S:{want[s.reloc]}): " in text(r)
+    doc = to_dict(r)
+    got = {x["reloc"]: x["source"] for x in doc["sites"] if x["verdict"] != "robust"}
+    assert got == {k: {"file": "arch/arm64/kvm/hyp/entry.S", "line": v, "column": None} for k, v in want.items()}
+    # Every other listed site of a kernel built with DWARF has a line too, or says why not (None).
+    assert sum(s.source is not None for s in r.listed) >= len(bad)

@@ -199,3 +199,20 @@ def test_only_the_line_programs_that_may_hold_a_site_are_decoded(build):
     get_b = [s.index for s in obj.sections if s.name == ".text.get_b"][0]
     assert table.lookup(get_b, 0).line == _expected("lines_c.c")[("get_b", 0)][1]
     assert len(table._programs) == 1   # lines_c.c's unit only, of three
+
+
+def test_set_address_against_a_function_symbol_plus_addend(tmp_path):
+    """handmade.S writes its own DWARF 4 line table: DW_LNE_set_address fn+8 (ABS64 against
+    the global fn, addend 8); its "LINE path:n" markers are the expected answers, and a site
+    no row covers has no source."""
+    src = SRC / "handmade.S"
+    obj = tmp_path / "handmade.o"
+    subprocess.run([tool("clang"), "--target=aarch64-linux-gnu", "-c", str(src), "-o", str(obj)], check=True)
+    want = {}
+    for text in src.read_text().splitlines():
+        m = re.search(r"cbz\s+x\d.*//\s*(?:LINE (\S+):(\d+)|no row)", text)
+        if m:
+            want[len(want) * 4 + 4] = (m.group(1), int(m.group(2))) if m.group(1) else None
+    r = analyze([str(obj)])
+    got = {s.offset: (s.source.file, s.source.line) if s.source else None for s in r.listed}
+    assert got == want == {4: None, 8: ("/src/inc/hand.S", 100), 12: ("/src/inc/hand.S", 101)}

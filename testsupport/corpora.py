@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-CORPORA = ("tiny", "tiny-prefix", "modules", "big", "big-prefix", "defconfig")
+CORPORA = ("tiny", "tiny-prefix", "modules", "big", "big-prefix", "defconfig", "tiny-debug",
+           "tiny-debug-prefix")
 #: The step whose stamp means "this corpus is complete".
 FINAL_STEP = {name: "collect" for name in CORPORA}
 
@@ -31,7 +32,7 @@ def stamp_path(corpus: str, step: str) -> Path:
 def corpus_path(name: str) -> Path | None:
     """Where the finished corpus *name* lives, or None when it is not built.
 
-    ``tiny`` and ``tiny-prefix``: a directory holding ``vmlinux.o``,
+    ``tiny``, ``tiny-prefix``, ``tiny-debug`` and ``tiny-debug-prefix``: a directory holding ``vmlinux.o``,
     ``vmlinux.lds``, ``config`` and ``info.json``.  ``modules``: a directory
     holding ``<kernel version>/kernel/**/*.ko``, ``modules.txt`` (one relative
     path a line) and ``info.json``.
