@@ -216,3 +216,12 @@ def test_set_address_against_a_function_symbol_plus_addend(tmp_path):
     r = analyze([str(obj)])
     got = {s.offset: (s.source.file, s.source.line) if s.source else None for s in r.listed}
     assert got == want == {4: None, 8: ("/src/inc/hand.S", 100), 12: ("/src/inc/hand.S", 101)}
+
+
+def test_a_root_given_through_a_symbolic_link(build, tmp_path):
+    """A compiler records getcwd(), the real path; a root named through a link still applies."""
+    work, v, objs = build
+    link = tmp_path / "tree"
+    link.symlink_to(work, target_is_directory=True)
+    r = analyze([str(objs["lines.S"])], source_root=str(link))
+    assert {s.source.file for s in r.listed} == {"sub/lines.S"}

@@ -75,7 +75,9 @@ class _Section:
         self.stream = io.BytesIO(obj.section_data(index))
         self.buf = np.frombuffer(self.stream.getbuffer(), dtype=np.uint8)
         rel = obj.read_relocations(only=index)
-        order = np.argsort(rel.offset, kind="stable")
+        # Tables come sorted by offset from assemblers and ld -r; sort only when one is not.
+        off = rel.offset
+        order = np.arange(len(off)) if not len(off) or (off[1:] >= off[:-1]).all() else np.argsort(off, kind="stable")
         self.offset = rel.offset[order].astype(np.int64)
         self.type = rel.type[order]
         sym = rel.symbol[order]

@@ -57,17 +57,21 @@ class _Lines:
 
     def __init__(self, obj: ObjectFile, root: str | None):
         self.table = LineTable(obj)
-        self.root = posixpath.normpath(os.path.abspath(root)) if root else None
+        # As given and with symbolic links resolved: a compiler records getcwd(), the real path.
+        self.roots = sorted({posixpath.normpath(os.path.abspath(root)), os.path.realpath(root)},
+                            key=len, reverse=True) if root else []
 
     def __call__(self, section: int, offset: int) -> SourceLine | None:
         hit = self.table.lookup(section, offset)
         if hit is None:
             return None
         path = hit.file
-        if self.root and path.startswith("/"):
+        if self.roots and path.startswith("/"):
             norm = posixpath.normpath(path)
-            if norm.startswith(self.root + "/"):
-                path = posixpath.relpath(norm, self.root)
+            for root in self.roots:
+                if norm.startswith(root.rstrip("/") + "/"):
+                    path = norm[len(root.rstrip("/")) + 1:]
+                    break
         return SourceLine(path, hit.line, hit.column)
 
 
