@@ -225,3 +225,12 @@ def test_a_root_given_through_a_symbolic_link(build, tmp_path):
     link.symlink_to(work, target_is_directory=True)
     r = analyze([str(objs["lines.S"])], source_root=str(link))
     assert {s.source.file for s in r.listed} == {"sub/lines.S"}
+
+
+@pytest.mark.parametrize("dwarf", [4, 5])
+def test_big_endian_objects(tmp_path, dwarf):
+    (tmp_path / "sub").mkdir()
+    shutil.copy(SRC / "lines.S", tmp_path / "sub" / "lines.S")
+    subprocess.run([tool("clang"), "--target=aarch64_be-linux-gnu", "-g", f"-gdwarf-{dwarf}", "-c", "sub/lines.S",
+                    "-o", "be.o"], cwd=tmp_path, check=True)
+    _check(analyze([str(tmp_path / "be.o")], source_root=str(tmp_path)), _expected("lines.S"))

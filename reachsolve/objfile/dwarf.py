@@ -41,17 +41,17 @@ class Line:
     column: int | None   # DWARF's column 0 means "not known"
 
 
-def _units(data) -> list[tuple[int, int]]:
+def _units(data, order: str) -> list[tuple[int, int]]:
     """(start, end) of each unit of a .debug_line or .debug_info section: their initial
     length fields (DWARF 7.4: 0xffffffff announces a 64-bit length), until one is cut off."""
     out, off, size = [], 0, len(data)
     while off + 4 <= size:
-        n = int.from_bytes(data[off:off + 4], "little")
+        n = int.from_bytes(data[off:off + 4], order)
         head = 4
         if n == 0xFFFFFFFF:
             if off + 12 > size:
                 break
-            n, head = int.from_bytes(data[off + 4:off + 12], "little"), 12
+            n, head = int.from_bytes(data[off + 4:off + 12], order), 12
         elif n >= 0xFFFFFFF0:
             break
         end = off + head + n
@@ -188,7 +188,7 @@ class LineTable:
         self._dwarf = DWARFInfo(config=DwarfConfig(little_endian=not obj.big_endian, machine_arch="AArch64",
                                                    default_address_size=8), **kw)
         line = self._line
-        self._line_units = _units(line.buf)
+        self._line_units = _units(line.buf, "big" if obj.big_endian else "little")
         starts = [u[0] for u in self._line_units]
         # Sequences by section: every ABS64 field of .debug_line against a place in a section.
         index: dict[int, list[tuple[int, int]]] = {}
@@ -248,7 +248,7 @@ class LineTable:
             return None
         if self._cu_of_line is None:
             info = self._info
-            cus = _units(info.buf)
+            cus = _units(info.buf, "big" if self.obj.big_endian else "little")
             starts = [c[0] for c in cus]
             line = self._line.index
             keep = (info.sym_section == line) & (info.type == R_AARCH64_ABS32)
