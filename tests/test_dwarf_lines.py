@@ -14,13 +14,14 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from reachsolve import analyze
 from reachsolve.cli import main
-from reachsolve.objfile.dwarf import LineTable
+from reachsolve.objfile.dwarf import LineTable, _v5_header_is_sound
 from reachsolve.objfile.elf import read_object
 from testsupport.toolchain import FIXTURES, tool
 
@@ -234,3 +235,27 @@ def test_big_endian_objects(tmp_path, dwarf):
     subprocess.run([tool("clang"), "--target=aarch64_be-linux-gnu", "-g", f"-gdwarf-{dwarf}", "-c", "sub/lines.S",
                     "-o", "be.o"], cwd=tmp_path, check=True)
     _check(analyze([str(tmp_path / "be.o")], source_root=str(tmp_path)), _expected("lines.S"))
+
+
+def test_a_dwarf5_count_without_a_format_neither_hangs_nor_fills_memory(tmp_path):
+    """directory_entry_format_count 0 with a directories_count of 2^21 - 1 (the field after
+    it is relocated, so the LEB128 ends first): pyelftools would make that many empty
+    entries; the header check refuses the unit (no source)."""
+    (tmp_path / "sub").mkdir()
+    shutil.copy(SRC / "lines.S", tmp_path / "sub" / "lines.S")
+    subprocess.run([tool("clang"), "--target=aarch64-linux-gnu", "-g", "-gdwarf-5", "-c", "sub/lines.S",
+                    "-o", "x.o"], cwd=tmp_path, check=True)
+    data = bytearray((tmp_path / "x.o").read_bytes())
+    (sec,) = [s for s in read_object("x", bytes(data)).sections if s.name == ".debug_line"]
+    at = sec.offset + 4 + 2 + 1 + 1 + 4 + 6 + 12   # directory_entry_format_count (opcode_base 13)
+    data[at:at + 4] = bytes([0, 0xFF, 0xFF, 0x7F])
+    bad = tmp_path / "bad.o"
+    bad.write_bytes(bytes(data))
+    table = LineTable(read_object("bad", bytes(data)))
+    table._setup()   # relocations applied: the count field ends before the relocated one
+    assert not _v5_header_is_sound(table._line.buf, *table._line_units[0], "little")
+    code = ("import sys; from reachsolve import analyze; r = analyze([sys.argv[1]]); "
+            "print(len(r.listed), sum(s.source is not None for s in r.listed), len(r.errors))")
+    proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["5", "0", "0"]

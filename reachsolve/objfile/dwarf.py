@@ -62,6 +62,80 @@ def _units(data, order: str) -> list[tuple[int, int]]:
     return out
 
 
+# Sizes of the forms a DWARF 5 line header may use (DWARF 5, 6.2.4.1); None: variable.
+_FIXED = {0x0b: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1e: 16, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
+_OFFSET = (0x1f, 0x0e, 0x17)                                  # line_strp, strp, sec_offset
+_LEB = (0x0f, 0x0d, 0x1a)                                     # udata, sdata, strx
+
+
+def _uleb(data, off: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if off >= end or shift > 63:
+            raise ValueError("truncated LEB128")
+        b = int(data[off])
+        off += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, off
+
+
+def _v5_header_is_sound(data, start: int, end: int, order: str) -> bool:
+    """A DWARF 5 header's entry counts fit in its header_length bytes, and every entry has
+    a format: pyelftools would otherwise build billions of empty entries from one count."""
+    try:
+        n = int.from_bytes(data[start:start + 4], order)
+        wide = n == 0xFFFFFFFF
+        off = start + (12 if wide else 4)
+        if int.from_bytes(data[off:off + 2], order) < 5:
+            return True
+        width = 8 if wide else 4
+        off += 4  # version, address_size, segment_selector_size
+        hend = off + width + int.from_bytes(data[off:off + width], order)
+        off += width
+        if hend > end:
+            return False
+        opcode_base = int(data[off + 5])
+        off += 6 + max(0, opcode_base - 1)
+        for _ in range(2):   # directories, then file names
+            if off >= hend:
+                return False
+            nformat = int(data[off])
+            off += 1
+            forms = []
+            for _ in range(nformat):
+                _, off = _uleb(data, off, hend)
+                form, off = _uleb(data, off, hend)
+                forms.append(form)
+            count, off = _uleb(data, off, hend)
+            if count and (not forms or count > hend - off):
+                return False
+            for _ in range(count):
+                for form in forms:
+                    if form in _FIXED:
+                        off += _FIXED[form]
+                    elif form in _OFFSET:
+                        off += width
+                    elif form in _LEB:
+                        _, off = _uleb(data, off, hend)
+                    elif form == 0x08:     # string
+                        nul = bytes(data[off:hend]).find(b"\0")
+                        if nul < 0:
+                            return False
+                        off += nul + 1
+                    elif form == 0x09:     # block
+                        size, off = _uleb(data, off, hend)
+                        off += size
+                    else:
+                        return False
+                    if off > hend:
+                        return False
+        return True
+    except (ValueError, IndexError, OverflowError):
+        return False
+
+
 def _printable(b) -> str:
     text = b.decode("utf-8", "backslashreplace") if isinstance(b, bytes) else str(b)
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -225,7 +299,10 @@ class LineTable:
             for sec, start, end, addrs, rows in prog.sequences:
                 if sec == section and start <= offset < end:
                     file, line, col = rows[bisect.bisect_right(addrs, offset) - 1]
-                    path = prog.path(file)
+                    try:
+                        path = prog.path(file)
+                    except Exception:  # a file table pyelftools read from damaged bytes
+                        path = None
                     if path is None or line <= 0:
                         return None
                     return Line(path, line, col or None)
@@ -263,6 +340,8 @@ class LineTable:
 
     def _decode(self, u: int) -> _Program | None:
         start, end = self._line_units[u]
+        if not _v5_header_is_sound(self._line.buf, start, end, "big" if self.obj.big_endian else "little"):
+            return None
         cu_off = self._cu_offset(start)
         if cu_off is None:
             return None
