@@ -157,7 +157,7 @@ class _Section:
         sym = rel.symbol[order]
         self.sym_section = obj.symbol_section[sym] if len(obj.symbols) else np.zeros(0, np.int64)
         value = obj.symbols["value"][sym].astype(np.int64) if len(obj.symbols) else np.zeros(0, np.int64)
-        self.value = value + rel.addend[order]   # S + A (SHT_REL: A is the field, read by _apply)
+        self.value = value + rel.addend[order]   # S + A (SHT_REL: A is the field, read by apply)
         self.rel = rel.rel[order]
         self.big = obj.big_endian
         self.done = np.zeros(len(self.offset), dtype=bool)
@@ -184,6 +184,7 @@ class _Section:
                 value = np.where(self.rel[k], value + field, value)
             if width == 4:
                 value = value & np.uint64(0xFFFFFFFF)
+            self.value[k] = value.astype(np.int64)   # what the field now holds (REL: with its addend)
             shifts = np.arange(width, dtype=np.uint64) * np.uint64(8)
             self.buf[at] = ((value[:, None] >> shifts) & np.uint64(0xFF)).astype(np.uint8)
             self.done[k] = True
