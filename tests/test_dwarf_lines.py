@@ -21,7 +21,7 @@ import pytest
 
 from reachsolve import analyze
 from reachsolve.cli import main
-from reachsolve.objfile.dwarf import LineTable, _v5_header_is_sound
+from reachsolve.objfile.dwarf import LineTable
 from reachsolve.objfile.elf import read_object
 from testsupport.toolchain import FIXTURES, tool
 
@@ -199,7 +199,7 @@ def test_only_the_line_programs_that_may_hold_a_site_are_decoded(build):
     table = LineTable(obj)
     get_b = [s.index for s in obj.sections if s.name == ".text.get_b"][0]
     assert table.lookup(get_b, 0).line == _expected("lines_c.c")[("get_b", 0)][1]
-    assert len(table._programs) == 1   # lines_c.c's unit only, of three
+    assert table.stats == {"decoded": 1, "refused": 0}   # lines_c.c's unit only, of three
 
 
 def test_set_address_against_a_function_symbol_plus_addend(tmp_path):
@@ -251,9 +251,11 @@ def test_a_dwarf5_count_without_a_format_neither_hangs_nor_fills_memory(tmp_path
     data[at:at + 4] = bytes([0, 0xFF, 0xFF, 0x7F])
     bad = tmp_path / "bad.o"
     bad.write_bytes(bytes(data))
-    table = LineTable(read_object("bad", bytes(data)))
-    table._setup()   # relocations applied: the count field ends before the relocated one
-    assert not _v5_header_is_sound(table._line.buf, *table._line_units[0], "little")
+    obj = read_object("bad", bytes(data))
+    table = LineTable(obj)
+    one = [x.index for x in obj.sections if x.name == ".text.one"][0]
+    assert table.lookup(one, 4) is None
+    assert table.stats == {"decoded": 0, "refused": 1}
     code = ("import sys; from reachsolve import analyze; r = analyze([sys.argv[1]]); "
             "print(len(r.listed), sum(s.source is not None for s in r.listed), len(r.errors))")
     proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60)

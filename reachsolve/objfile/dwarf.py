@@ -229,6 +229,8 @@ class LineTable:
         self._index: dict[int, tuple[list[int], list[int]]] | None = None
         self._programs: dict[int, _Program | None] = {}
         self._cu_of_line: dict[int, int] | None = None
+        #: Work done: line programs decoded, and refused before decoding (a header that does not fit).
+        self.stats = {"decoded": 0, "refused": 0}
         named = {}
         for s in obj.sections:
             if s.name in _DEBUG and s.type != SHT_NOBITS:
@@ -342,7 +344,9 @@ class LineTable:
     def _decode(self, u: int) -> _Program | None:
         start, end = self._line_units[u]
         if not _v5_header_is_sound(self._line.buf, start, end, "big" if self.obj.big_endian else "little"):
+            self.stats["refused"] += 1
             return None
+        self.stats["decoded"] += 1
         cu_off = self._cu_offset(start)
         if cu_off is None:
             return None
