@@ -142,52 +142,80 @@ def _printable(b) -> str:
 
 
 class _Section:
-    """One debug section's bytes in a stream pyelftools reads, relocated on demand."""
+    """One debug section's bytes in a stream pyelftools reads, relocated on demand: only
+    the rows a reader asks for are decoded (a kernel's .rela.debug_info has 10^6 rows)."""
 
     def __init__(self, obj: ObjectFile, index: int):
+        self.obj = obj
         self.index = index
         self.stream = io.BytesIO(obj.section_data(index))
         self.buf = np.frombuffer(self.stream.getbuffer(), dtype=np.uint8)
-        rel = obj.read_relocations(only=index)
-        # Tables come sorted by offset from assemblers and ld -r; sort only when one is not.
-        off = rel.offset
-        order = np.arange(len(off)) if not len(off) or (off[1:] >= off[:-1]).all() else np.argsort(off, kind="stable")
-        self.offset = rel.offset[order].astype(np.int64)
-        self.type = rel.type[order]
-        sym = rel.symbol[order]
-        self.sym_section = obj.symbol_section[sym] if len(obj.symbols) else np.zeros(0, np.int64)
-        value = obj.symbols["value"][sym].astype(np.int64) if len(obj.symbols) else np.zeros(0, np.int64)
-        self.value = value + rel.addend[order]   # S + A (SHT_REL: A is the field, read by apply)
-        self.rel = rel.rel[order]
-        self.big = obj.big_endian
-        self.done = np.zeros(len(self.offset), dtype=bool)
+        view = obj.rela_view(index)
+        if view is None:   # several tables, or SHT_REL: the general reader, as one structured array
+            rel = obj.read_relocations(only=index)
+            view = np.zeros(len(rel), dtype=[("offset", "u8"), ("info", "u8"), ("addend", "i8"), ("rel", "?")])
+            view["offset"], view["addend"], view["rel"] = rel.offset, rel.addend, rel.rel
+            view["info"] = (rel.symbol.astype(np.uint64) << np.uint64(32)) | rel.type.astype(np.uint64)
+        off = view["offset"]
+        if len(off) and not (off[1:] >= off[:-1]).all():   # assemblers and ld -r write them sorted
+            view = view[np.argsort(off, kind="stable")]
+        self.view = view
+        self.offset = view["offset"].astype(np.int64)
+        self.done = np.zeros(len(view), dtype=bool)
 
     def descriptor(self) -> DebugSectionDescriptor:
         return DebugSectionDescriptor(self.stream, "", None, len(self.buf), 0)
 
-    def rows(self, start: int, end: int) -> slice:
-        return slice(int(np.searchsorted(self.offset, start)), int(np.searchsorted(self.offset, end)))
+    def rows(self, start: int, end: int) -> np.ndarray:
+        return np.arange(int(np.searchsorted(self.offset, start)), int(np.searchsorted(self.offset, end)))
 
-    def apply(self, start: int = 0, end: int | None = None) -> None:
-        """Write S+A into the ABS32/ABS64 fields in [start, end) (the debug sections use no
-        other kind, AAELF64 5.7.6); a field past the section's end is left alone."""
-        rows = self.rows(start, len(self.buf) if end is None else end)
-        for typ, width in ((R_AARCH64_ABS64, 8), (R_AARCH64_ABS32, 4)):
-            k = np.arange(rows.start, rows.stop)
-            k = k[(self.type[k] == typ) & ~self.done[k] & (self.offset[k] + width <= len(self.buf))]
-            if not len(k):
+    def fields(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(offset, type, section of the symbol, value) of rows ``k``, relocated first: the
+        value is what an ABS32/ABS64 field holds then (S+A; SHT_REL: with its own addend)."""
+        self.apply(k)
+        v = self.view[k]
+        sym = (v["info"] >> np.uint64(32)).astype(np.int64)
+        typ = (v["info"] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        sec = self.obj.symbol_section[sym]
+        value = self._s_plus_a(v, sym)
+        for t, width in ((R_AARCH64_ABS64, 8), (R_AARCH64_ABS32, 4)):
+            m = (typ == t) & (self.offset[k] + width <= len(self.buf))
+            if m.any():
+                value[m] = self._read(self.offset[k][m], width).astype(np.int64)
+        return self.offset[k], typ, sec, value
+
+    def _s_plus_a(self, v, sym) -> np.ndarray:
+        return self.obj.symbols["value"][sym].astype(np.int64) + v["addend"]
+
+    def _at(self, off: np.ndarray, width: int) -> np.ndarray:
+        order = np.arange(width)[::-1] if self.obj.big_endian else np.arange(width)
+        return off[:, None] + order   # column j: the byte of significance j
+
+    def _read(self, off: np.ndarray, width: int) -> np.ndarray:
+        shifts = np.arange(width, dtype=np.uint64) * np.uint64(8)
+        return (self.buf[self._at(off, width)].astype(np.uint64) << shifts).sum(axis=1, dtype=np.uint64)
+
+    def apply(self, k: np.ndarray) -> None:
+        """Write S+A into the ABS32/ABS64 fields of rows ``k`` (the debug sections use no other
+        kind, AAELF64 5.7.6); a field past the section's end is left alone."""
+        k = k[~self.done[k]]
+        if not len(k):
+            return
+        v = self.view[k]
+        typ = (v["info"] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        value = self._s_plus_a(v, (v["info"] >> np.uint64(32)).astype(np.int64)).astype(np.uint64)
+        for t, width in ((R_AARCH64_ABS64, 8), (R_AARCH64_ABS32, 4)):
+            m = (typ == t) & (self.offset[k] + width <= len(self.buf))
+            if not m.any():
                 continue
-            at = self.offset[k][:, None] + (np.arange(width)[::-1] if self.big else np.arange(width))
-            value = self.value[k].astype(np.uint64)
-            if self.rel[k].any():   # SHT_REL: the addend is the field's contents
-                field = (self.buf[at].astype(np.uint64) << (np.arange(width, dtype=np.uint64) * 8)).sum(axis=1)
-                value = np.where(self.rel[k], value + field, value)
+            off, val = self.offset[k][m], value[m]
+            if "rel" in v.dtype.names and v["rel"][m].any():   # SHT_REL: the addend is the field
+                val = np.where(v["rel"][m], val + self._read(off, width), val)
             if width == 4:
-                value = value & np.uint64(0xFFFFFFFF)
-            self.value[k] = value.astype(np.int64)   # what the field now holds (REL: with its addend)
+                val = val & np.uint64(0xFFFFFFFF)
             shifts = np.arange(width, dtype=np.uint64) * np.uint64(8)
-            self.buf[at] = ((value[:, None] >> shifts) & np.uint64(0xFF)).astype(np.uint8)
-            self.done[k] = True
+            self.buf[self._at(off, width)] = ((val[:, None] >> shifts) & np.uint64(0xFF)).astype(np.uint8)
+        self.done[k] = True
 
 
 class _Program:
@@ -245,13 +273,14 @@ class LineTable:
     def _setup(self) -> None:
         obj = self.obj
         self._line = _Section(obj, self._secs[".debug_line"])
-        self._line.apply()  # the whole table: its relocations are one per sequence and header
+        # The whole table: its relocations are one per sequence and a few per header.
+        self._line_rows = self._line.fields(np.arange(len(self._line.offset)))
         self._info = _Section(obj, self._secs[".debug_info"]) if ".debug_info" in self._secs else None
         plain = {n: DebugSectionDescriptor(io.BytesIO(obj.section_data(i)), n, None, obj.sections[i].size, 0)
                  for n, i in self._secs.items() if n not in (".debug_line", ".debug_info", ".debug_str_offsets")}
         if ".debug_str_offsets" in self._secs:   # DWARF 5 string indices (file names may use them)
             offsets = _Section(obj, self._secs[".debug_str_offsets"])
-            offsets.apply()
+            offsets.apply(np.arange(len(offsets.offset)))
             plain[".debug_str_offsets"] = offsets.descriptor()
         sec = {"debug_%s_sec" % n for n in ("info", "aranges", "abbrev", "frame", "str", "loc", "ranges", "line",
                                             "pubtypes", "pubnames", "addr", "str_offsets", "line_str", "loclists",
@@ -269,9 +298,9 @@ class LineTable:
         starts = [u[0] for u in self._line_units]
         # Sequences by section: every ABS64 field of .debug_line against a place in a section.
         index: dict[int, list[tuple[int, int]]] = {}
-        keep = (line.type == R_AARCH64_ABS64) & (line.sym_section > 0)
-        for off, sec, value in zip(line.offset[keep].tolist(), line.sym_section[keep].tolist(),
-                                   line.value[keep].tolist()):
+        off_, typ, sym_sec, value_ = self._line_rows
+        keep = (typ == R_AARCH64_ABS64) & (sym_sec > 0)
+        for off, sec, value in zip(off_[keep].tolist(), sym_sec[keep].tolist(), value_[keep].tolist()):
             u = bisect.bisect_right(starts, off) - 1
             if u >= 0 and off < self._line_units[u][1]:
                 index.setdefault(sec, []).append((value, u))
@@ -330,10 +359,13 @@ class LineTable:
             info = self._info
             cus = _units(info.buf, "big" if self.obj.big_endian else "little")
             starts = [c[0] for c in cus]
-            line = self._line.index
-            keep = (info.sym_section == line) & (info.type == R_AARCH64_ABS32)
+            # Rows against a symbol of .debug_line (its section symbol): the DW_AT_stmt_list fields.
+            line_syms = np.nonzero(self.obj.symbol_section == self._line.index)[0].astype(np.uint64)
+            k = np.nonzero(np.isin(info.view["info"] >> np.uint64(32), line_syms))[0]
+            offs, typ, _, values = info.fields(k)
+            keep = typ == R_AARCH64_ABS32
             out: dict[int, int] = {}
-            for off, value in zip(info.offset[keep].tolist(), info.value[keep].tolist()):
+            for off, value in zip(offs[keep].tolist(), values[keep].tolist()):
                 c = bisect.bisect_right(starts, off) - 1
                 if c >= 0 and off < cus[c][1]:
                     out.setdefault(value, cus[c][0])
@@ -350,7 +382,7 @@ class LineTable:
         cu_off = self._cu_offset(start)
         if cu_off is None:
             return None
-        self._info.apply(cu_off, self._cus[cu_off])
+        self._info.apply(self._info.rows(cu_off, self._cus[cu_off]))
         cu = self._dwarf.get_CU_at(cu_off)
         top = cu.get_top_DIE()
         stmt = top.attributes.get("DW_AT_stmt_list")
@@ -362,10 +394,10 @@ class LineTable:
         comp = top.attributes.get("DW_AT_comp_dir")
         comp_dir = _printable(comp.value) if comp is not None and isinstance(comp.value, bytes) else None
         # The k-th DW_LNE_set_address operand is the k-th ABS64 field after the header.
-        line = self._line
-        rows = line.rows(prog.program_start_offset, end)
-        fields = [(s, v) for s, v, t in zip(line.sym_section[rows].tolist(), line.value[rows].tolist(),
-                                            line.type[rows].tolist()) if t == R_AARCH64_ABS64]
+        off_, typ, sym_sec, value_ = self._line_rows
+        k = self._line.rows(prog.program_start_offset, end)
+        fields = [(s, v) for s, v, t in zip(sym_sec[k].tolist(), value_[k].tolist(), typ[k].tolist())
+                  if t == R_AARCH64_ABS64]
         sequences, addrs, states, section, seq_start, n_set = [], [], [], None, None, 0
         for e in prog.get_entries():
             if e.is_extended and e.command == DW_LNE_set_address:

@@ -444,26 +444,50 @@ class ObjectFile:
             if s.type not in (SHT_RELA, SHT_REL) or (only is not None and s.info != only):
                 continue
             rela = s.type == SHT_RELA
-            dt = self._dt["rela" if rela else "rel"]
-            what = f"relocation section {s.name or s.index} (section {s.index})"
-            if s.entsize not in (0, dt.itemsize):
-                raise self._fail(f"{what}: sh_entsize {s.entsize} is not {dt.itemsize}")
-            if not 0 < s.info < len(self.sections):
-                raise self._fail(f"{what}: sh_info {s.info} does not name a section")
-            target = self.sections[s.info]
-            if target.type in _NOT_RELOCATABLE:
-                raise self._fail(f"{what}: sh_info {s.info} names {target.name or 'section'} ({target.type_name}), "
-                                 f"which relocations cannot apply to")
-            if s.size and s.link != self.symtab_index:
-                raise self._fail(f"{what}: sh_link {s.link} is not the symbol table")
-            if s.size % dt.itemsize:
-                raise self._fail(f"{what}: size {s.size:#x} is not a multiple of its entry size {dt.itemsize}")
-            if s.offset + s.size > len(self.data):
-                raise self._fail(f"{what}: [{s.offset:#x}, {s.offset + s.size:#x}) lies past the end of the file "
-                                 f"({len(self.data):#x} bytes)")
+            dt = self._check_relocation_section(s)
             # The raw bytes, joined per kind and viewed once (one structured view per table is slow).
             views[rela].append(self.data[s.offset:s.offset + s.size])
             metas.append((s.index, s.info, rela, s.size // dt.itemsize))
+        return self._join_relocations(views, metas, nsyms, only)
+
+    def rela_view(self, target: int) -> np.ndarray | None:
+        """The one SHT_RELA table applying to section ``target``, validated, as a structured view
+        of the file's bytes (no copy: a kernel's .rela.debug_info has 10^6 rows, of which a
+        reader of one unit needs a few); None when there is not exactly one, or an SHT_REL."""
+        tables = [s for s in self.sections if s.type in (SHT_RELA, SHT_REL) and s.info == target]
+        if len(tables) != 1 or tables[0].type != SHT_RELA:
+            return None
+        s = tables[0]
+        dt = self._check_relocation_section(s)
+        view = np.frombuffer(self.data, dtype=dt, count=s.size // dt.itemsize, offset=s.offset)
+        if len(view) and int((view["info"] >> np.uint64(32)).max()) >= len(self.symbols):
+            raise self._fail(f"relocation section {s.name or s.index} (section {s.index}): an entry names a "
+                             f"symbol past the symbol table ({len(self.symbols)} symbols)")
+        return view
+
+    def _check_relocation_section(self, s: Section) -> np.dtype:
+        """The entry type of relocation section ``s``, after checking its header (one line if bad)."""
+        rela = s.type == SHT_RELA
+        dt = self._dt["rela" if rela else "rel"]
+        what = f"relocation section {s.name or s.index} (section {s.index})"
+        if s.entsize not in (0, dt.itemsize):
+            raise self._fail(f"{what}: sh_entsize {s.entsize} is not {dt.itemsize}")
+        if not 0 < s.info < len(self.sections):
+            raise self._fail(f"{what}: sh_info {s.info} does not name a section")
+        target = self.sections[s.info]
+        if target.type in _NOT_RELOCATABLE:
+            raise self._fail(f"{what}: sh_info {s.info} names {target.name or 'section'} ({target.type_name}), "
+                             f"which relocations cannot apply to")
+        if s.size and s.link != self.symtab_index:
+            raise self._fail(f"{what}: sh_link {s.link} is not the symbol table")
+        if s.size % dt.itemsize:
+            raise self._fail(f"{what}: size {s.size:#x} is not a multiple of its entry size {dt.itemsize}")
+        if s.offset + s.size > len(self.data):
+            raise self._fail(f"{what}: [{s.offset:#x}, {s.offset + s.size:#x}) lies past the end of the file "
+                             f"({len(self.data):#x} bytes)")
+        return dt
+
+    def _join_relocations(self, views: dict, metas: list, nsyms: int, only: int | None) -> "Relocations":
         # Rows in section order: RELA and REL tables interleave as the sections do.
         counts = np.array([m[3] for m in metas], dtype=np.int64)
         rela = np.repeat(np.array([m[2] for m in metas], dtype=bool), counts)
