@@ -249,7 +249,7 @@ class _Program:
 
 class LineTable:
     """The line tables of one object, decoded lazily: ``lookup`` decodes only the line
-    programs holding a sequence of the place's section that starts at or before it."""
+    programs holding the sequences of the place's section that start nearest before it."""
 
     def __init__(self, obj: ObjectFile):
         self.obj = obj
@@ -319,12 +319,12 @@ class LineTable:
             return None
         values, units = hit
         k = bisect.bisect_right(values, offset)
-        tried = set()
-        for j in range(k - 1, -1, -1):   # nearest sequence start first
-            u = units[j]
-            if u in tried:
-                continue
-            tried.add(u)
+        if not k:
+            return None
+        # Only the sequences that start nearest before the place can hold it: sequences of one
+        # section do not overlap, so one that starts earlier ends before that start.
+        first = bisect.bisect_left(values, values[k - 1])
+        for u in dict.fromkeys(units[first:k]):
             prog = self._program(u)
             if prog is None:
                 continue

@@ -106,7 +106,9 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
         counterexample=ce, notes=tuple(note(n) for n in v.notes), as_linked=as_linked, margin=v.margin,
         record=v.record, note_records=v.notes, function=obj.enclosing_symbol(site.section, site.offset),
         assumptions=ob.assumption_ids(site),
-        source=lines(site.section, site.offset) if lines is not None else None,
+        # Lines for the findings only: a kernel has hundreds of robust sites decided one by
+        # one, and decoding their line programs would cost more than deciding them.
+        source=lines(site.section, site.offset) if lines is not None and v.verdict != Verdict.ROBUST else None,
         target_label=_target_label(obj, site))
 
 

@@ -81,7 +81,7 @@ class SiteResult:
     # The function (or nearest label) holding the site and the offset in it: for the sites
     # decided one by one (every finding); None for proof-table rows, whose expansion is lazy.
     function: tuple[str, int] | None = field(default=None, compare=False)
-    # The source line of the site (DWARF .debug_line), for the same sites as ``function``.
+    # The source line of the site (DWARF .debug_line): for the findings (not robust) of ``listed``.
     source: SourceLine | None = field(default=None, compare=False)
     # The label written at the target, where the relocation names a section symbol plus an
     # addend and a function or label starts exactly at that place (``.rodata+25`` is ``msg``).
