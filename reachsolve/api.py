@@ -100,7 +100,7 @@ def analyze(paths: Iterable[str] | str, model: str | LayoutModel = "free", *, li
     quiet = read_suppressions(suppressions) if isinstance(suppressions, str) else suppressions
     report = run(list(paths), m, jobs=max(1, jobs), columns=columns, keep_objects=keep_objects,
                  progress=progress, source_lines=source_lines, source_root=source_root)
-    report = annotate(report, min_margin=min_margin, baseline=old,
+    report = annotate(report, min_margin=min_margin, baseline=old, source_root=source_root,
                       baseline_name=baseline if isinstance(baseline, str) else "", suppressions=quiet)
     if strict and report.errors:
         e = report.errors[0]

@@ -107,3 +107,33 @@ def test_baseline_state_and_suppressions(objdir, tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("fixture", sorted(p.stem for p in FIXTURES.glob("*.S")))
 def test_every_fixture_gives_valid_sarif(fixture, objdir, capsys):
     _sarif([str(assemble(FIXTURES / f"{fixture}.S", objdir))], capsys)
+
+
+def test_sarif_regions_come_from_dwarf_relative_to_the_source_root(tmp_path, capsys, monkeypatch):
+    """A -g object: every result sits on the source line of its instruction, under SRCROOT."""
+    import re
+    import shutil
+    import subprocess
+
+    from testsupport.toolchain import tool
+    src = FIXTURES / "dwarf" / "lines.S"
+    (tmp_path / "sub").mkdir()
+    shutil.copy(src, tmp_path / "sub" / "lines.S")
+    subprocess.run([tool("clang"), "--target=aarch64-linux-gnu", "-g", "-c", "sub/lines.S", "-o", "lines.o"],
+                   cwd=tmp_path, check=True)
+    want = {}
+    for n, line in enumerate(src.read_text().splitlines(), 1):
+        m = re.search(r"// SRC (\w+)\+(0x[0-9a-f]+)", line)
+        if m and not line.lstrip().startswith("//"):
+            want[f"{m.group(1)}+{m.group(2)}"] = n
+    monkeypatch.chdir(tmp_path)
+    doc = _sarif(["--source-root", str(tmp_path), "lines.o"], capsys)
+    run = doc["runs"][0]
+    assert run["originalUriBaseIds"]["SRCROOT"]["uri"] == f"file://{tmp_path}/"
+    got = {}
+    for r in run["results"]:
+        phys = r["locations"][0]["physicalLocation"]
+        assert phys["artifactLocation"] == {"uri": "sub/lines.S", "uriBaseId": "SRCROOT"}
+        fn = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].split(":", 1)[1]
+        got[fn] = phys["region"]["startLine"]
+    assert got and all(want[k] == v for k, v in got.items()), (got, want)

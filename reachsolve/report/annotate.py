@@ -22,7 +22,8 @@ BASELINE_SCHEMAS = (2,)
 
 
 def annotate(report: Report, *, min_margin: int | None = None, baseline: dict | None = None,
-             baseline_name: str = "", suppressions: dict[str, str] | None = None) -> Report:
+             baseline_name: str = "", suppressions: dict[str, str] | None = None,
+             source_root: str | None = None) -> Report:
     """The report with every finding's fingerprint, near flag, suppression and baseline mark."""
     findings = [s for s in report.listed if s.verdict != Verdict.ROBUST]
     fps = dict(zip((s.key for s in findings), fingerprints(findings)))
@@ -52,7 +53,8 @@ def annotate(report: Report, *, min_margin: int | None = None, baseline: dict | 
         gone = [o for fp, o in sorted(old.items(), key=lambda kv: _order(kv[1])) if fp not in found]
         comparison = Comparison(baseline_name, tuple(o for o in gone if o["file"] in analyzed),
                                 tuple(o for o in gone if o["file"] not in analyzed))
-    return replace(report, listed=tuple(listed), comparison=comparison, min_margin=min_margin)
+    return replace(report, listed=tuple(listed), comparison=comparison, min_margin=min_margin,
+                   source_root=source_root)
 
 
 def _order(site: dict) -> tuple:

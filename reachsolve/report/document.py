@@ -242,6 +242,7 @@ class Report:
     layout_model: object = field(default=None, compare=False, repr=False)
     comparison: Comparison | None = None       # set when a baseline was given (report.annotate)
     min_margin: int | None = None              # the "near" threshold applied, if any
+    source_root: str | None = None             # --source-root: source paths are relative to it
 
     @cached_property
     def sites(self) -> tuple[SiteResult, ...]:

@@ -24,9 +24,8 @@ def identity(s) -> tuple[str, ...]:
     target = s.symbol or (s.target_section or "")
     if s.function is not None:
         name, offset = s.function
-        source = getattr(s, "source", None)
         return ("function", s.file, name, f"{offset:#x}", s.reloc, target,
-                getattr(source, "file", "") if source is not None else "")
+                s.source.file if s.source is not None else "")
     return ("section", s.file, s.section, target, s.reloc, s.instruction)
 
 

@@ -82,13 +82,13 @@ def _message(s: SiteResult) -> str:
 
 
 def _physical(report: Report, s: SiteResult) -> dict:
-    source = getattr(s, "source", None)
+    source = s.source
     if source is not None:
         region = {"startLine": source.line}
         if source.column:
             region["startColumn"] = source.column
         loc = {"uri": _uri(source.file)}
-        if not os.path.isabs(source.file) and getattr(report, "source_root", None):
+        if not os.path.isabs(source.file) and report.source_root:
             loc["uriBaseId"] = SOURCE_ROOT
         return {"artifactLocation": loc, "region": region}
     # No line information: the alert sits on the object (code scanning needs a line).
@@ -190,7 +190,7 @@ def to_sarif(report: Report) -> str:
         "results": results,
         "properties": {"model": dict(report.model), "summary": report.summary},
     }
-    root = getattr(report, "source_root", None)
+    root = report.source_root
     if root:
         run["originalUriBaseIds"] = {SOURCE_ROOT: {"uri": "file://" + _uri(os.path.abspath(root)).rstrip("/") + "/"}}
     doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
