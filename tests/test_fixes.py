@@ -134,24 +134,27 @@ def test_demo_fixes_proved_under_the_kernel_model():
 
 
 def test_growth_that_changes_another_verdict_is_reported(objdir):
-    """fixes.S: edge lies at the cbz's limit; the rewrites push it out of reach."""
+    """fixes.S: edge lies at the cbz's limit; the rewrites push it out of reach, and out of
+    the reach of a cbz the assembler resolved."""
     report = analyze([str(assemble(FIXTURES / "fixes.S", objdir))])
     fixes = _rewrites(report)
     assert len(fixes) == 7
     for s in fixes:
         d = s.fix.decision
         assert d.grown == ((".text", 0x18),) and d.others == 6
-        assert [(c.section, c.offset, c.reloc, c.before, c.after) for c in d.changed] == [
-            (".text", 0, "R_AARCH64_CONDBR19", "robust", "broken")]
+        assert [(c.section, c.offset, c.reloc, c.before, c.after, c.assembler) for c in d.changed] == [
+            (".text", 0, "R_AARCH64_CONDBR19", "robust", "broken", False),
+            (".text", 4, "cbz", "robust", "broken", True)]
         assert ".text+0x0 R_AARCH64_CONDBR19 robust -> broken" in s.fix.note
+        assert ".text+0x4 cbz out of reach (the assembler would reject it)" in s.fix.note
     by = {s.offset: s.fix for s in fixes}
-    assert by[0x8].asm == ("b far_fn",) and "always taken" in by[0x8].note       # b.al
-    assert by[0x10].asm == ("adrp x16, far_data", "prfm pldl1keep, [x16, :lo12:far_data]")
-    assert "x16 stands for a free general register of your choice" in by[0x10].note
-    assert "needs far_data aligned to 8 bytes; the literal needed 4" in by[0x10].note
-    assert by[0x14].asm == ("adrp x16, far_data+0x4", "ldr s1, [x16, :lo12:far_data+0x4]")
-    assert by[0x18].asm == ("tbnz x3, #40, 1f", "b far_fn", "1:")
-    assert by[0x1c].asm == ("adrp x29, far_data+0x8", "ldr x29, [x29, :lo12:far_data+0x8]")
+    assert by[0xc].asm == ("b far_fn",) and "always taken" in by[0xc].note       # b.al
+    assert by[0x14].asm == ("adrp x16, far_data", "prfm pldl1keep, [x16, :lo12:far_data]")
+    assert "x16 stands for a free general register of your choice" in by[0x14].note
+    assert "needs far_data aligned to 8 bytes; the literal needed 4" in by[0x14].note
+    assert by[0x18].asm == ("adrp x16, far_data+0x4", "ldr s1, [x16, :lo12:far_data+0x4]")
+    assert by[0x1c].asm == ("tbnz x3, #40, 1f", "b far_fn", "1:")
+    assert by[0x20].asm == ("adrp x29, far_data+0x8", "ldr x29, [x29, :lo12:far_data+0x8]")
 
 
 def test_advice_where_no_rewrite_applies(objdir):
@@ -206,6 +209,21 @@ def test_patched_object_moves_what_follows_the_site(big_endian, objdir):
     assert int(grown.symbols["size"][names["__guest_exit_panic"]]) == \
         int(obj.symbols["size"][old["__guest_exit_panic"]]) + 8
     assert hyp.size == obj.sections[hyp.index].size + 8
+
+
+def test_branches_the_assembler_resolved_move_with_the_growth(objdir):
+    """demo.S: `cbnz x0, 1f` (no relocation) jumps over the b at 0xc; rewriting that b into
+    three instructions moves its target by 8, and the copy re-encodes it."""
+    path = assemble(FIXTURES.parent.parent / "reachsolve" / "data" / "demo.S", objdir)
+    obj = read_object(str(path), path.read_bytes())
+    s = next(s for s in SiteColumns(obj).sites() if s.offset == 0xc and obj.sections[s.section].name == ".hyp.text")
+    before = int.from_bytes(obj.section_data(s.section)[8:12], "little")
+    assert decode(before, 8).text == "cbnz x0, #0x10"
+    rw = rewrite(s.insn.klass, s.word, s.symbol_name, s.addend)
+    assert rw.growth == 8 and rw.asm[-1] == "br x16"
+    grown, growth = patch_object(obj, [Edit(s.section, s.offset, s.spec.number, rw.words, rw.relocs)])
+    after = int.from_bytes(grown.section_data(s.section)[8:12], "little")
+    assert decode(after, 8).text == "cbnz x0, #0x18" and growth.unreachable == ()
 
 
 def test_operands_from_the_encoding_agree_with_capstone(objdir):

@@ -135,6 +135,8 @@ def _decide(ob, rewrites: dict, items, analyze_object) -> dict[tuple, FixDecisio
             r = b or a
             off = r.offset if b else _unmoved(growth, r.section_index, r.offset)
             changed.append(Changed(r.section, off, r.reloc, vb, va))
+    for sec, off, klass in growth.unreachable:  # the assembler would reject the rewritten source
+        changed.append(Changed(obj.sections[sec].name, off, klass, Verdict.ROBUST, Verdict.BROKEN, assembler=True))
     added = [a for a in summ2.assumptions if a not in ob.assumptions]
     out = {}
     for k, (s, rw) in rewrites.items():

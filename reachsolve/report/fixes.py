@@ -41,13 +41,15 @@ class FixSite:
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    """Another site whose verdict the growth changes."""
+    """Another site whose verdict the growth changes (or, ``assembler``, an instruction the
+    assembler resolved that the growth puts out of reach)."""
 
     section: str
     offset: int          # in the original section
     reloc: str
     before: Verdict
     after: Verdict
+    assembler: bool = False  # no relocation: the assembler resolved it, and would now reject it
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,8 @@ def reach(rng: tuple[int, int] | None) -> str:
 
 
 def _changed(d: FixDecision) -> str:
-    parts = [f"{c.section}+{c.offset:#x} {c.reloc} {c.before} -> {c.after}" for c in d.changed]
+    parts = [f"{c.section}+{c.offset:#x} {c.reloc} out of reach (the assembler would reject it)" if c.assembler
+             else f"{c.section}+{c.offset:#x} {c.reloc} {c.before} -> {c.after}" for c in d.changed]
     more = f" and {d.more_changed} more" if d.more_changed else ""
     n = len(d.changed) + d.more_changed
     return f"the growth changes the verdict of {n} other site{'s' if n > 1 else ''}: " + "; ".join(parts) + more
