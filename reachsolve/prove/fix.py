@@ -25,6 +25,7 @@ from ..report.proofs import Failure, Problem, Verdict
 from ..report.reasons import fix as fix_words
 from ..target.catalogue import BY_NAME
 from ..target.rewrite import Rewrite, rewrite, symbol_text
+from . import backend
 
 _WORST = (Verdict.BROKEN, Verdict.VULNERABLE, Verdict.UNKNOWN, Verdict.ROBUST)
 _WIDER = {"R_AARCH64_ABS16": "R_AARCH64_ABS32 (.word)", "R_AARCH64_ABS32": "R_AARCH64_ABS64 (.quad sym)",
@@ -113,6 +114,12 @@ def _decide(ob, rewrites: dict, items, analyze_object) -> dict[tuple, FixDecisio
         return {k: base(s, rw, why=why) for k, (s, rw) in rewrites.items()}
     except (ValueError, IndexError, OverflowError) as exc:  # never the input's fault: say so, go on
         return {k: base(s, rw, why=f"internal error while rewriting the object: {exc}")
+                for k, (s, rw) in rewrites.items()}
+    except Exception as exc:  # out of memory in the second analysis: the object's own results stand
+        if not (isinstance(exc, MemoryError) or backend.is_out_of_memory(exc)):
+            raise
+        backend.new_session()
+        return {k: base(s, rw, why="out of memory while deciding the rewritten object")
                 for k, (s, rw) in rewrites.items()}
     moved = growth.moved
     grown_secs = tuple((obj.sections[i].name, growth.total(i)) for i in sorted(growth.by_section))
