@@ -40,3 +40,19 @@ def test_kernel_doc_example_runs_on_a_real_vmlinux(k, tmp_path, monkeypatch, cap
     exec(compile(KERNEL_BLOCKS[k], f"{DOC.name} kernel example {k + 1}", "exec"), {"__name__": "__doc_example__"})
     out = capsys.readouterr().out
     assert out.count("vulnerable") == 2 and "R_AARCH64_CONDBR19" in out and "R_AARCH64_ADR_PREL_LO21" in out
+
+
+def test_every_cli_option_is_in_the_option_table():
+    """docs/README.md's table names each `reachsolve check` option (CLI | model file | keyword)."""
+    from reachsolve.cli import main
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        main(["check", "--help"])
+    options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", buf.getvalue())) - {"--help", "--colour"}
+    text = DOC.read_text()
+    table = text[text.index("Every option, in the three places"):]
+    table = table[:table.index("\n\n", table.index("| CLI |"))]
+    missing = sorted(o for o in options if f"`{o}" not in table and f", `{o}" not in table and o not in table)
+    assert not missing, f"options missing from the docs table: {missing}"
