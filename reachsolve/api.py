@@ -174,26 +174,34 @@ class SiteQuery:
         return SectionWitness(ans.env, tuple(secs))
 
 
+def _reread(report: Report, label: str):
+    """The object ``label`` of the report read again (an archive member too), checked by
+    its hash to be the one analyzed; with where it came from and how many objects that
+    file holds."""
+    from .objfile.inputs import load
+    src = report.sources.get(label)
+    if src is None:
+        raise KeyError(f"{label} is not an object of this report")
+    blobs = load(src.path)
+    blob = blobs[src.member] if src.member < len(blobs) else None
+    if isinstance(blob, InputError):
+        raise blob
+    if blob is None or hashlib.sha256(blob.data).hexdigest() != src.sha256:
+        raise InputError(label, "changed since it was analyzed")
+    return blob, src, len(blobs)
+
+
 def query(site: SiteResult, report: Report) -> SiteQuery:
     """The constraints of ``site`` under the model ``report`` was made with.
 
     Uses the object kept by analyze(); otherwise reads the file again (archive members
     too) and checks that it is the one analyzed."""
     from .objfile.elf import read_object
-    from .objfile.inputs import load
     from .prove.backend import site_terms
     from .prove.context import ObjectContext
     ob = report.objects.get(site.file)
     if ob is None:
-        src = report.sources.get(site.file)
-        if src is None:
-            raise KeyError(f"{site.file} is not an object of this report")
-        blobs = load(src.path)
-        blob = blobs[src.member] if src.member < len(blobs) else None
-        if isinstance(blob, InputError):
-            raise blob
-        if blob is None or hashlib.sha256(blob.data).hexdigest() != src.sha256:
-            raise InputError(site.file, "changed since it was analyzed")
+        blob, _, _ = _reread(report, site.file)
         ob = ObjectContext(read_object(blob.name, blob.data), report.layout_model)
     for s in ob.sites:
         if s.section == site.section_index and s.offset == site.offset and s.spec.name == site.reloc:
@@ -215,7 +223,6 @@ def emit_repro(report: Report, directory: str) -> dict[tuple, str]:
     from pathlib import Path
 
     from .objfile.elf import read_object
-    from .objfile.inputs import load
     from .objfile.rename import renamed_copy, unique_names
     from .report.proofs import Verdict
     from .report.repro import folder_name, object_folder, write_site
@@ -230,15 +237,7 @@ def emit_repro(report: Report, directory: str) -> dict[tuple, str]:
     out: dict[tuple, str] = {}
     used_dirs: set[str] = set()
     for file in sorted(by_file):
-        src = report.sources.get(file)
-        if src is None:
-            raise KeyError(f"{file} is not an object of this report")
-        blobs = load(src.path)
-        blob = blobs[src.member] if src.member < len(blobs) else None
-        if isinstance(blob, InputError):
-            raise blob
-        if blob is None or hashlib.sha256(blob.data).hexdigest() != src.sha256:
-            raise InputError(file, "changed since it was analyzed")
+        blob, src, members = _reread(report, file)
         obj = read_object(blob.name, blob.data)
         names = unique_names([(s.index, s.name) for s in obj.sections if s.alloc], {s.name for s in obj.sections})
         base = name = object_folder(file)
@@ -249,7 +248,7 @@ def emit_repro(report: Report, directory: str) -> dict[tuple, str]:
         used_dirs.add(name)
         odir = root / name
         odir.mkdir(parents=True, exist_ok=True)
-        if names or len(blobs) > 1 or src.member or os.path.basename(blob.name) != os.path.basename(src.path):
+        if names or members > 1 or src.member or os.path.basename(blob.name) != os.path.basename(src.path):
             (odir / "object.o").write_bytes(renamed_copy(blob.data, names, file))
             ref = "../object.o"
         else:
