@@ -134,3 +134,24 @@ def test_debug_prefix_sites_name_their_function_and_entry_S_line(model):
     assert got == {k: {"file": "arch/arm64/kvm/hyp/entry.S", "line": v, "column": None} for k, v in want.items()}
     # Every other listed site of a kernel built with DWARF has a line too, or says why not (None).
     assert sum(s.source is not None for s in r.listed) >= len(bad)
+
+
+def test_debug_prefix_sarif_lands_on_entry_S(tmp_path, monkeypatch, capsys):
+    """SARIF of the pre-fix DWARF kernel validates against the OASIS schema, and both of its
+    results sit on entry.S lines under SRCROOT (the kernel tree), each with its fix."""
+    from reachsolve.cli import main
+    from reachsolve.report.schema import validate
+    p = _corpus("tiny-debug-prefix")
+    tree = Path(json.loads((p / "info.json").read_text())["tree"])
+    out = tmp_path / "r.sarif"
+    main(["check", "-q", "--linker-script", str(p / "vmlinux.lds"), "--source-root", str(tree),
+          "--sarif", str(out), str(p / "vmlinux.o")])
+    doc = validate(out.read_text(), "sarif")
+    results = doc["runs"][0]["results"]
+    assert sorted(r["ruleId"] for r in results) == ["reach/adr-prel-lo21", "reach/condbr19"]
+    for r in results:
+        phys = r["locations"][0]["physicalLocation"]
+        assert phys["artifactLocation"] == {"uri": "arch/arm64/kvm/hyp/entry.S", "uriBaseId": "SRCROOT"}
+        assert phys["region"]["startLine"] > 0 and r["partialFingerprints"]
+        assert "Fix, robust under this model" in r["message"]["text"]
+    assert doc["runs"][0]["originalUriBaseIds"]["SRCROOT"]["uri"].startswith("file:///")
