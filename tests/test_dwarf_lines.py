@@ -261,3 +261,16 @@ def test_a_dwarf5_count_without_a_format_neither_hangs_nor_fills_memory(tmp_path
     proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["5", "0", "0"]
+
+
+@pytest.mark.parametrize("dwarf", [4, 5])
+def test_rows_out_of_address_order_after_a_subsection(tmp_path, dwarf):
+    """A wrapping advance (address arithmetic is modulo 2^64) moves back over a subsection;
+    the rows are sorted by address, not refused, and each site gets its own line."""
+    (tmp_path / "sub").mkdir()
+    shutil.copy(SRC / "subsection.S", tmp_path / "sub" / "subsection.S")
+    obj = _cc(tmp_path, "subsection.S", "subsection.o", dwarf)
+    r = analyze([str(obj)])
+    got = {s.function: (s.source.file, s.source.line) for s in r.listed}
+    want = {k: (str(tmp_path / v[0]), v[1]) for k, v in _expected("subsection.S").items()}
+    assert got == want

@@ -247,6 +247,25 @@ class _Program:
         return posixpath.join(where, name) if where else name
 
 
+_ADDRESS_MASK = (1 << 64) - 1   # AArch64 ELF64: 8-byte addresses
+
+
+def _sequence(section: int, addrs: list[int], states: list, end: int) -> tuple:
+    """One sequence's rows sorted by address, the last row for an address winning (in program
+    order), as (section, start, end, addresses, rows). Rows come in address order from a
+    compiler, but an assembler that fills a subsection after the main text moves the address
+    back (a wrapping advance), so they are sorted here rather than refused."""
+    order = sorted(range(len(addrs)), key=lambda i: (addrs[i], i))
+    out_a, out_s = [], []
+    for i in order:
+        if out_a and out_a[-1] == addrs[i]:
+            out_s[-1] = states[i]
+        else:
+            out_a.append(addrs[i])
+            out_s.append(states[i])
+    return section, out_a[0], max(end, out_a[-1] + 1), out_a, out_s
+
+
 class LineTable:
     """The line tables of one object, decoded lazily: ``lookup`` decodes only the line
     programs holding the sequences of the place's section that start nearest before it."""
@@ -398,7 +417,7 @@ class LineTable:
         k = self._line.rows(prog.program_start_offset, end)
         fields = [(s, v) for s, v, t in zip(sym_sec[k].tolist(), value_[k].tolist(), typ[k].tolist())
                   if t == R_AARCH64_ABS64]
-        sequences, addrs, states, section, seq_start, n_set = [], [], [], None, None, 0
+        sequences, addrs, states, section, n_set = [], [], [], None, 0
         for e in prog.get_entries():
             if e.is_extended and e.command == DW_LNE_set_address:
                 if n_set >= len(fields) or fields[n_set][1] != e.args[0] or fields[n_set][0] <= 0:
@@ -414,20 +433,15 @@ class LineTable:
                 continue
             if st.end_sequence:
                 if section is not None and addrs:
-                    sequences.append((section, seq_start, st.address, addrs, states))
-                addrs, states, section, seq_start = [], [], None, None
+                    sequences.append(_sequence(section, addrs, states, st.address & _ADDRESS_MASK))
+                addrs, states, section = [], [], None
                 continue
             if section is None:
                 continue  # rows before any set_address have no section
-            if seq_start is None:
-                seq_start = st.address
-            if addrs and st.address < addrs[-1]:
-                return None  # addresses must not decrease in a sequence (DWARF 6.2.5)
-            if addrs and st.address == addrs[-1]:
-                states[-1] = (st.file, st.line, st.column)   # the last row for an address wins
-            else:
-                addrs.append(st.address)
-                states.append((st.file, st.line, st.column))
+            # Address arithmetic is modulo the address size: the assembler moves back over a
+            # subsection (e.g. the kernel's out-of-line alternatives) with an advance that wraps.
+            addrs.append(st.address & _ADDRESS_MASK)
+            states.append((st.file, st.line, st.column))
         if n_set != len(fields):
             return None
         return _Program(sequences, prog.header, comp_dir)
