@@ -445,20 +445,12 @@ def _kinds(names) -> dict:
 
 def link_map(objs: list[Path], lds: Path, work: Path) -> tuple[LinkResult, str]:
     """ld.lld -T lds objs... with a map file: the rejections and the map's text."""
-    from .oracle import REJECT
+    from .oracle import parse_stderr
     out, mp = work / "s.out", work / "s.map"
     cmd = [tool("lld"), "-T", str(lds), *map(str, objs), "-o", str(out), "-Map", str(mp), "-e", "0",
            "--error-limit=0", "--no-relax", "--threads=1"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    rejected: dict = {}
-    other = []
-    for line in p.stderr.splitlines():
-        m = REJECT.search(line)
-        if m:
-            key = (m.group(1), int(m.group(2), 16), m.group(3) or m.group(6))
-            rejected.setdefault(key, set()).add(m.group(4) or m.group(5))
-        elif "error:" in line or "warning:" in line:
-            other.append(line)
+    rejected, other = parse_stderr(p.stderr)
     text = mp.read_text() if mp.exists() else ""
     out.unlink(missing_ok=True)
     mp.unlink(missing_ok=True)

@@ -218,6 +218,21 @@ class LinkResult:
     returncode: int
 
 
+def parse_stderr(stderr: str) -> tuple[dict, list[str]]:
+    """ld.lld's messages: the sites it rejects ((section, offset, type) -> reasons) and any
+    other error or warning line."""
+    rejected: dict = {}
+    other = []
+    for line in stderr.splitlines():
+        m = REJECT.search(line)
+        if m:
+            key = (m.group(1), int(m.group(2), 16), m.group(3) or m.group(6))
+            rejected.setdefault(key, set()).add(m.group(4) or m.group(5))
+        elif "error:" in line or "warning:" in line:
+            other.append(line)
+    return rejected, other
+
+
 def lld_link(obj: Path, text: str, work: Path) -> LinkResult:
     lds = work / "l.lds"
     lds.write_text(text)
@@ -227,15 +242,7 @@ def lld_link(obj: Path, text: str, work: Path) -> LinkResult:
     cmd = [tool("lld"), "-T", str(lds), str(obj), "-o", str(out), "-e", "0",
            "--no-check-sections", "--error-limit=0", "--no-relax", "--threads=1"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    rejected: dict = {}
-    other = []
-    for line in p.stderr.splitlines():
-        m = REJECT.search(line)
-        if m:
-            key = (m.group(1), int(m.group(2), 16), m.group(3) or m.group(6))
-            rejected.setdefault(key, set()).add(m.group(4) or m.group(5))
-        elif "error:" in line or "warning:" in line:
-            other.append(line)
+    rejected, other = parse_stderr(p.stderr)
     if p.returncode and not rejected and not other:
         other.append(f"exit status {p.returncode}: {p.stderr.strip()[:300]}")
     out.unlink(missing_ok=True)
