@@ -16,12 +16,14 @@ derives from them is computed once.
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
-from ..ir import BASE, Between, Constraint, Disjoint, Lin, Multiple, Var
+from ..ir import BASE, INF, Between, Constraint, Disjoint, Lin, Multiple, Var
+from ..target.catalogue import TCB_SIZE, TP_VAR, thread_pointer
 from .options import ADDRESS_SPACE, LayoutModel
 
 
@@ -34,6 +36,75 @@ class Slot(NamedTuple):
 # Alignment padding smaller than this is not offered to later sections: thousands of
 # 4-byte holes would make every later placement scan them all (quadratic on kernels).
 KEEP_PADDING = 256
+
+
+@dataclass(frozen=True)
+class TlsSegment:
+    """The PT_TLS segment as one object's TLS sections constrain it, and the thread pointer
+    TP of TPREL values (catalogue.TP_VAR: TP = alignDown(p_vaddr - 16, p_align)).
+
+    What every link satisfies: the segment starts at or below each TLS section, so TP lies
+    at least 16 bytes below each; TP is a multiple of p_align, a power of two no smaller
+    than any TLS section's alignment; .tdata (contents) comes before .tbss (ld.lld and
+    GNU ld both order PT_TLS so). Assumed, and stated in the report: p_align is at most
+    ``max_align`` (16, or the object's largest TLS alignment), so TP lies less than
+    16 + max_align below the segment, which starts inside the image. Other objects' TLS
+    may lie between the segment start and this object's: no bound from above."""
+
+    data: tuple[tuple[Var, int], ...]  # (section, size) with contents (.tdata)
+    bss: tuple[Var, ...]               # SHT_NOBITS TLS sections (.tbss)
+    align: int                         # the largest alignment among them
+
+    @property
+    def sections(self) -> tuple[Var, ...]:
+        return tuple(v for v, _ in self.data) + self.bss
+
+    @property
+    def max_align(self) -> int:
+        return max(self.align, TCB_SIZE)
+
+    @property
+    def below(self) -> int:
+        """TP - image start is at least -below."""
+        return TCB_SIZE + self.max_align - 1
+
+    def constraints(self, vars, base: Lin) -> list[Constraint]:
+        tp = Lin.var(TP_VAR)
+        out: list[Constraint] = [Between(tp - base, -self.below, INF)]
+        if self.align > 1:
+            out.append(Multiple(tp, self.align))
+        named = set(vars)
+        for v in self.sections:
+            if v in named:
+                out.append(Between(Lin.var(v) - tp, TCB_SIZE, INF))
+        for b in self.bss:
+            for t, size in self.data:
+                if b in named and t in named:
+                    out.append(Between(Lin.var(b) - Lin.var(t), size, INF))
+        return out
+
+    def tp_of(self, env: Mapping[Var, int], base: int) -> int:
+        """TP of the segment when it starts at this object's lowest TLS section."""
+        starts = [env[v] for v in self.sections if v in env]
+        return thread_pointer(min(starts) if starts else base + TCB_SIZE, self.align)
+
+    def problems(self, env: Mapping[Var, int], base: int) -> list[str]:
+        tp = env.get(TP_VAR)
+        if tp is None:
+            return ["the thread pointer has no address"]
+        out = []
+        if tp % self.align:
+            out.append(f"TP {tp:#x} is not aligned to {self.align}")
+        if tp < base - self.below:
+            out.append(f"TP {tp:#x} lies more than {self.below:#x} bytes below the image")
+        for v in self.sections:
+            if v in env and env[v] - tp < TCB_SIZE:
+                out.append(f"TLS section at {env[v]:#x} lies less than {TCB_SIZE} bytes above TP {tp:#x}")
+        for b in self.bss:
+            for t, size in self.data:
+                if b in env and t in env and env[b] < env[t] + size:
+                    out.append(f".tbss at {env[b]:#x} lies below the end of .tdata at {env[t] + size:#x}")
+        return out
 
 
 class Frame(Protocol):
@@ -59,12 +130,14 @@ class Frame(Protocol):
 class FreeFrame:
     """The free model: every slot anywhere in one bounded image, aligned and disjoint."""
 
-    def __init__(self, model: LayoutModel, sections: Mapping[int, Slot], extra: Mapping[Var, Slot] = {}):
+    def __init__(self, model: LayoutModel, sections: Mapping[int, Slot], extra: Mapping[Var, Slot] = {},
+                 tls: TlsSegment | None = None):
         self.model = model
         self.slots: dict[Var, Slot] = {("sec", i): s for i, s in sections.items()}
         self.slots.update(extra)
         self.base_fixed = model.image_base is not None
         self.base: Lin = Lin.of(model.image_base) if self.base_fixed else Lin.var(BASE)
+        self.tls = tls  # the TLS segment, when a site's value is TP-relative
 
     def subst(self, e):
         """A site value over this frame's variables (the free model has no script symbols)."""
@@ -84,11 +157,13 @@ class FreeFrame:
 
     def domain(self, vars: Iterable[Var]) -> list[Constraint]:
         """The model's constraints restricted to ``vars`` (plus the image base)."""
-        vs = sorted({v for v in vars if v != BASE})
+        vs = sorted({v for v in vars if v not in (BASE, TP_VAR)})
         top = self.model.image_max
         out: list[Constraint] = []
         if not self.base_fixed:
             out.append(Between(Lin.var(BASE), 0, ADDRESS_SPACE - top))
+        if self.tls is not None and TP_VAR in vars:
+            out += self.tls.constraints(vs, self.base)
         for v in vs:
             s = self.slots[v]
             x = Lin.var(v)
@@ -113,6 +188,11 @@ class FreeFrame:
         total = 0
         for v, c in d.coeffs:
             total += c
+            if v == TP_VAR:  # TP - image start lies in [-below, top - 16]
+                below = self.tls.below if self.tls is not None else INF
+                lo += min(-c * below, c * (top - TCB_SIZE))
+                hi += max(-c * below, c * (top - TCB_SIZE))
+                continue
             room = top - self.slots[v].size
             lo += min(0, c * room)
             hi += max(0, c * room)
@@ -127,7 +207,12 @@ class FreeFrame:
 
     def always_multiple(self, d: Lin, g: int) -> bool:
         """Is ``d`` (without its constant) a multiple of ``g`` in every layout?"""
-        return all((c * self.slots[v].align) % g == 0 for v, c in d.coeffs)
+        return all((c * self._align_of(v)) % g == 0 for v, c in d.coeffs)
+
+    def _align_of(self, v: Var) -> int:
+        if v == TP_VAR:
+            return self.tls.align if self.tls is not None else 1
+        return self.slots[v].align
 
     # -- the same two facts, for columns of sites (screen.py) ---------------------------
     # Columns name a variable by kind (1: section, 2: undefined symbol) and index.
@@ -230,7 +315,29 @@ class FreeFrame:
                     break
             else:
                 return None
+        if self.tls is not None:
+            self._complete_tls(env, partial, base, end)
         return env
+
+    def _complete_tls(self, env: dict, partial: Mapping[Var, int], base: int, end: int) -> None:
+        """Move .tbss points that completion placed above the end of .tdata (a .tbss takes
+        no address space here), then set TP from the segment's start if the solver did not."""
+        tls = self.tls
+        data_end = max((env[t] + size for t, size in tls.data), default=None)
+        if data_end is not None:
+            full = sorted((env[v], env[v] + s.size) for v, s in self.slots.items() if s.size)
+            for b in tls.bss:
+                if b in partial or env[b] >= data_end:
+                    continue
+                a = self.slots[b].align
+                at = -(-data_end // a) * a
+                for lo, hi in full:  # a point may touch a section's ends, never lie inside
+                    if lo < at < hi:
+                        at = -(-hi // a) * a
+                if at <= end:
+                    env[b] = at
+        if TP_VAR not in env:
+            env[TP_VAR] = tls.tp_of(env, base)
 
     @cached_property
     def _placing_order(self) -> list[Var]:
@@ -267,4 +374,6 @@ class FreeFrame:
                 k = bisect.bisect_left(starts, lo) - 1
                 if k >= 0 and full[k][0] < lo < full[k][1]:
                     out.append(f"{n} at {lo:#x} lies inside {full[k][2]}")
+        if self.tls is not None:
+            out += self.tls.problems(env, base)
         return out

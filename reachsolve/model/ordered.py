@@ -22,7 +22,8 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, PageDiff, Var, constraint_vars, holds
 from ..script.chain import ScriptLayout
-from .frame import FreeFrame, Slot
+from ..target.catalogue import TP_VAR
+from .frame import FreeFrame, Slot, TlsSegment
 from .options import ADDRESS_SPACE
 
 BIG = INF
@@ -32,7 +33,8 @@ class OrderedFrame(FreeFrame):
     """The layout variables of a script-ordered image (see the module docstring)."""
 
     def __init__(self, model, layout: ScriptLayout, sections: Mapping[int, Slot],
-                 symbols: Sequence[tuple[Var, str, Slot]] = (), extra: Mapping[Var, Slot] = {}):
+                 symbols: Sequence[tuple[Var, str, Slot]] = (), extra: Mapping[Var, Slot] = {},
+                 tls: TlsSegment | None = None):
         # An undefined symbol that the script defines takes the script's value; the
         # others lie anywhere in the image, as orphan sections do.
         self._sym_terms: dict[Var, Lin] = {}
@@ -46,6 +48,8 @@ class OrderedFrame(FreeFrame):
         free.update(extra)
         super().__init__(model, {i: s for i, s in sections.items()
                                  if ("sec", i) in layout.pos or i in layout.orphans}, free)
+        if tls is not None:
+            self.tls = self._tls_segment(layout, tls)
         self.L = layout
         items = layout.items
         # prefix[k]: least distance from the start of item 0 to the start of item k;
@@ -82,6 +86,26 @@ class OrderedFrame(FreeFrame):
         self.as_linked = self._walk({})
         if self.as_linked is None:
             raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
+
+    @staticmethod
+    def _tls_segment(layout: ScriptLayout, tls: TlsSegment) -> TlsSegment | None:
+        """Under a script, PT_TLS starts at (or, with other objects' TLS output sections, below)
+        the start of the output section that holds this object's first TLS section; the
+        script orders .tdata and .tbss. TP is constrained against that start point."""
+        placed = sorted((layout.pos[v], v) for v in tls.sections if v in layout.pos)
+        if not placed:
+            return TlsSegment((), (), tls.align)
+        out = layout.items[placed[0][0]].out
+        start = layout.out_start.get(out)
+        if start is None or len(start.coeffs) != 1:
+            return TlsSegment((), tuple(v for _, v in placed), tls.align)
+        var = start.coeffs[0][0]
+        return TlsSegment((), (var,), max(tls.align, layout.items[layout.pos[var]].align))
+
+    @cached_property
+    def as_linked_tp(self) -> int:
+        """TP as linked: the segment starts at the object's first TLS section (this build)."""
+        return self.tls.tp_of(self.as_linked, self.as_linked[self.first])
 
     # -- symbols of the object that the script defines ---------------------------------
     def bound(self, var: Var) -> bool:
@@ -164,8 +188,12 @@ class OrderedFrame(FreeFrame):
                 # Growth only ever adds bytes: from a fixed start, nothing lies lower than as linked.
                 cons.append(Between(Lin.var(v), self.as_linked[v], BIG))
         cons.append(Between(first, 0, ADDRESS_SPACE - top))
+        if self.tls is not None and TP_VAR in vs:
+            cons += self.tls.constraints(vs, first)
+            if self.model.placement == "as-linked":
+                cons.append(Between(Lin.var(TP_VAR), self.as_linked_tp, self.as_linked_tp))
         for v in vs:
-            if v in self.L.pos or v in self.L.aux:
+            if v in self.L.pos or v in self.L.aux or v == TP_VAR:
                 continue
             s = self.slots[v]
             cons.append(Between(Lin.var(v) - first, 0, top - s.size))
@@ -337,6 +365,8 @@ class OrderedFrame(FreeFrame):
                 end = at + s.size
         for v, t in self._sym_terms.items():
             env[v] = self.L.value(t, env)
+        if self.tls is not None:
+            env[TP_VAR] = partial[TP_VAR] if TP_VAR in partial else self.tls.tp_of(env, env[self.first])
         return env
 
     def problems(self, env: Mapping[Var, int]) -> list[str]:
@@ -372,6 +402,8 @@ class OrderedFrame(FreeFrame):
                     full[v] = self.L.var_value(v, look)
                 if not holds(c, full):
                     out.append(f"ASSERT fails: {a.message}")
+            if self.tls is not None:
+                out += self.tls.problems(env, env[self.first])
         return out
 
     def failing_assert_vars(self, env: Mapping[Var, int]) -> set:

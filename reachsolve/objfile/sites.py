@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import Lin, PageDiff, Var
-from ..target.catalogue import BY_NUMBER, RelocSpec, by_type, value_alignment
+from ..target.catalogue import BY_NUMBER, TP_VAR, RelocSpec, by_type, value_alignment
 from ..target.decode import Insn, decode
 from ..target.encoding import extract
 from .elf import SHT_NOBITS, STB_WEAK, SYM_ABS, SYM_COMMON, SYM_UNDEF, ObjectFile, reloc_type_name
@@ -44,7 +44,7 @@ class Site:
         return self.anchor[1] if self.anchor and self.anchor[0] == "sec" else None
 
     def got_var(self) -> Var:
-        return ("got", self.symbol, self.addend)
+        return got_var(self.spec, self.symbol, self.addend)
 
     @cached_property
     def value_expr(self) -> Lin | PageDiff:
@@ -55,7 +55,14 @@ class Site:
             s = Lin.var(self.got_var())
         else:
             s = (Lin.var(self.anchor) if self.anchor else Lin.of(0)) + (self.sym_value + self.addend)
-        return f.value(s, place)
+        return f.value(s, place, Lin.var(TP_VAR))
+
+
+def got_var(spec: RelocSpec, symbol: int, addend: int) -> Var:
+    """The GOT entry a GOT-relative site names: one per (symbol, addend) and kind of entry
+    (an address, a TP offset, a TLS descriptor: each is a slot of its own in a link)."""
+    kind = spec.formula.got_kind
+    return ("got", symbol, addend, kind) if kind else ("got", symbol, addend)
 
 
 # anchor kinds in SiteColumns.kind (0: no symbol)

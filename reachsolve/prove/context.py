@@ -15,14 +15,14 @@ from functools import cached_property
 import numpy as np
 
 from ..ir import Lin, PageDiff, Var
-from ..model.frame import FreeFrame, Slot
+from ..model.frame import FreeFrame, Slot, TlsSegment
 from ..model.options import LayoutModel
 from ..model.ordered import OrderedFrame
-from ..objfile.elf import STB_WEAK, SYM_UNDEF, ObjectFile
-from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns
+from ..objfile.elf import SHF_TLS, SHT_NOBITS, STB_WEAK, SYM_UNDEF, ObjectFile
+from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns, got_var
 from ..report.document import assumption_id
 from ..script.chain import ScriptLayout
-from ..target.catalogue import BY_NUMBER
+from ..target.catalogue import BY_NUMBER, TP_VAR
 from ..target.policy import weak_preemptible
 
 # Free-model objects with at most this many layout variables get an exact placement
@@ -52,17 +52,33 @@ class ObjectContext:
         self._assumed: dict[tuple, int] = {}  # what an assumption is about -> its index (id A<index+1>)
         syms = [(("sym", sym), obj.symbol_name(sym), Slot(obj.symbol_label(sym), 0, align))
                 for sym, align in sorted(cols.symbol_alignment().items())]
-        got = np.zeros(len(cols), dtype=bool)
-        for spec in BY_NUMBER.values():
-            if spec.formula.uses_got:
-                got |= cols.rtype == spec.number
         gots = {}
-        for si, addend in sorted(set(zip(cols.symbol[got].tolist(), cols.addend[got].tolist()))):
-            name = cols.label(si) if si and len(obj.symbols) else ""
-            gots[("got", si, addend)] = Slot(f"GOT[{name}+{addend:#x}]", 8, 8)
+        tp_sites = False
+        for spec in sorted(BY_NUMBER.values(), key=lambda sp: sp.number):
+            rows = cols.rtype == spec.number
+            tp_sites |= bool(spec.formula.tp_relative and rows.any())
+            if not spec.formula.uses_got or not rows.any():
+                continue
+            kind = spec.formula.got_kind
+            for si, addend in sorted(set(zip(cols.symbol[rows].tolist(), cols.addend[rows].tolist()))):
+                name = cols.label(si) if si and len(obj.symbols) else ""
+                what = f"GOT[{kind}:" if kind else "GOT["
+                gots[got_var(spec, si, addend)] = Slot(f"{what}{name}+{addend:#x}]", spec.formula.got_size, 8)
+        gots = dict(sorted(gots.items()))
+        # The TLS segment, when some value is TP-relative (model.frame.TlsSegment).
+        tls = None
+        if tp_sites:
+            tsecs = [s for s in alloc if s.flags & SHF_TLS]
+            tls = TlsSegment(tuple((("sec", s.index), s.size) for s in tsecs if s.type != SHT_NOBITS),
+                             tuple(("sec", s.index) for s in tsecs if s.type == SHT_NOBITS),
+                             max([s.addralign or 1 for s in tsecs], default=1))
+            self.assumptions.append(
+                f"TLS: the thread pointer lies 16 bytes or more below the TLS segment, which starts at or below "
+                f"this object's TLS sections; the segment is aligned to at most {tls.max_align} (its alignment "
+                f"with this object's TLS sections alone)")
         if model.script is not None:
             self.layout = ScriptLayout(model.script, obj, model.script_path, model.linker, model.defsym)
-            self.frame = OrderedFrame(model, self.layout, secs, syms, gots)
+            self.frame = OrderedFrame(model, self.layout, secs, syms, gots, tls)
             if self.layout.orphans:
                 names = ", ".join(obj.sections[i].name for i in self.layout.orphans[:5])
                 self._assume(("orphans",), f"{len(self.layout.orphans)} orphan sections ({names}...) lie anywhere "
@@ -72,7 +88,7 @@ class ObjectContext:
                 self._assume(("got",), "GOT slots lie anywhere in the image: where the script's .got puts "
                                        "them is not modelled, so GOT-relative sites have no as-linked value")
         else:
-            self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms}, **gots})
+            self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms}, **gots}, tls)
             bound = lambda v: False  # noqa: E731
             if gots:
                 self._assume(("got",), "each GOT slot a site uses is an 8-byte, 8-aligned entry anywhere in the "
@@ -265,6 +281,9 @@ class ObjectContext:
         vars = set(self.expr(site).vars) | {("sec", site.section)}
         if site.anchor and not site.spec.formula.uses_got and site.anchor in self.frame.slots:
             vars.add(site.anchor)
+        if TP_VAR in vars and self.frame.tls is not None:
+            # every TLS section: TP lies below each, and a witness places them all
+            vars |= {v for v in self.frame.tls.sections if v in self.frame.slots}
         return vars
 
     def violations(self, site: Site) -> list:
@@ -290,10 +309,13 @@ class ObjectContext:
             return f"point({self.layout.items[self.layout.pos[v]].label})"
         if kind == "aux":
             return f"aux{v[1]}"
+        if kind == "tp":
+            return "TP"
         if kind == "sec":
             return f"base({self.labels.get(v[1]) or self.obj.sections[v[1]].name})"
         if kind == "sym":
             return f"addr({self.obj.symbol_label(v[1])})"
         if kind == "got":
-            return f"got({self.obj.symbol_label(v[1])}{v[2]:+#x})" if v[2] else f"got({self.obj.symbol_label(v[1])})"
+            what = f"got_{v[3]}" if len(v) > 3 else "got"
+            return f"{what}({self.obj.symbol_label(v[1])}{v[2]:+#x})" if v[2] else f"{what}({self.obj.symbol_label(v[1])})"
         return "image_base"

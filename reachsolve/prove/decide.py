@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from ..ir import (Between, Bound, Lin, NotMultiple, Outside, PageDiff, Proved, Unknown, Witness, page,
+from ..ir import (AllOf, Between, Bound, Lin, NotMultiple, Outside, PageDiff, Proved, Unknown, Witness, page,
                   page_delta_bounds)
 from ..objfile.sites import Site
 from ..report.algebra import render
@@ -194,11 +194,21 @@ class Decider:
             hi, lo = b
             vmin, vmax = lo.value + c, hi.value + c
             fails: list[tuple[str, Witness]] = []
-            if rng is not None and vmax > rng[1]:
-                fails.append(("high", hi.witness))
-            if rng is not None and vmin < rng[0]:
-                fails.append(("low", lo.witness))
             unknown = None
+            copies = self.policy.wrapped_ranges(spec, vmin, vmax) if rng is not None else []
+            wraps = bool(copies) and copies != [tuple(rng)]
+            if wraps:
+                # The value may reach a copy of the range 2^64 away, which every linker
+                # reads as in range (64-bit arithmetic): ask for a layout outside all copies.
+                ans = backend.find(dom + [AllOf(tuple(Outside(d + c, a, z) for a, z in copies))], self.budget)
+                if isinstance(ans, Witness):
+                    fails.append(("wrap", ans))
+                elif isinstance(ans, Unknown):
+                    unknown = ans.reason
+            if not wraps and rng is not None and vmax > rng[1]:
+                fails.append(("high", hi.witness))
+            if not wraps and rng is not None and vmin < rng[0]:
+                fails.append(("low", lo.witness))
             if g > 1 and not multiple:
                 r = c % g
                 if r not in misfit:
@@ -215,7 +225,9 @@ class Decider:
             elif unknown:
                 out.append(undecided(unknown, notes))
             else:
-                if not d.coeffs:
+                if wraps:
+                    kind = ProofKind.WRAP_QUERY
+                elif not d.coeffs:
                     kind = ProofKind.ABSOLUTE if site.anchor is None else ProofKind.FIXED
                 else:
                     kind = ProofKind.SOLVER

@@ -24,9 +24,10 @@ from ..objfile.elf import STT_SECTION, ObjectFile, read_object
 from ..objfile.inputs import load
 from ..objfile.sites import Site
 from ..report.algebra import render
+from ..target.catalogue import TP_VAR
 from ..report.document import (Counterexample, FileError, FileSummary, Placement, ProofTable, Report, SiteResult,
                                Source, SourceLine, SymbolPlacement)
-from ..report.proofs import Failure, FailureKind, Problem, Proof, ProofKind, Verdict
+from ..report.proofs import Failure, FailureKind, Problem, Proof, ProofKind, TypeRejected, Verdict
 from ..report.reasons import note, reason
 from . import backend
 from .context import ObjectContext
@@ -44,9 +45,11 @@ def _placements(ob: ObjectContext, env: dict, shared: dict) -> tuple[tuple, tupl
         return hit[1], hit[2]
     obj = ob.obj
     layout = tuple(Placement(obj.sections[i].name, i, env[("sec", i)]) for i in sorted(ob.labels) if ("sec", i) in env)
-    syms = tuple(sorted((SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
+    syms = tuple(sorted([SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
                          if k in ob.frame.slots else SymbolPlacement(obj.symbol_label(k[1]), a, "script")
-                         for k, a in env.items() if k[0] in ("sym", "got")),
+                         for k, a in env.items() if k[0] in ("sym", "got")]
+                        # the thread pointer of TP-relative values (target.catalogue.TP_VAR)
+                        + [SymbolPlacement("TP", a, "tp") for k, a in env.items() if k == TP_VAR],
                         key=lambda p: (p.kind, p.name, p.address)))
     shared[id(env)] = (env, layout, syms)
     return layout, syms
@@ -141,7 +144,10 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
             if why:
                 verdicts[i] = undecided(why)
                 continue
-        if site.problem:
+        rejects = ob.policy.rejects_type(site.spec)
+        if rejects:  # no layout helps: the loader refuses the type (target.catalogue, kmod)
+            verdicts[i] = Decision(Verdict.BROKEN, TypeRejected(site.spec.name, rejects))
+        elif site.problem:
             verdicts[i] = undecided(site.problem)
         elif ob.feasible is None:
             verdicts[i] = undecided(ob.infeasible_why)

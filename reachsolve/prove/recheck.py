@@ -12,9 +12,9 @@ from typing import Mapping
 
 from ..ir import Var, page
 from ..objfile.sites import Site
-from ..target.catalogue import Check, Field
+from ..target.catalogue import TP_VAR, Check, Field, wrap64
 from ..target.decode import decode
-from ..target.encoding import insert
+from ..target.encoding import insert, movw_reading
 from ..target.policy import LinkPolicy
 
 
@@ -39,7 +39,7 @@ def relocation_value(site: Site, env: Mapping[Var, int]) -> tuple[int, int, int]
         s = env[site.got_var()]
     else:
         s = (env[site.anchor] if site.anchor else 0) + site.sym_value + site.addend
-    return f.value(s, p), p, s
+    return f.value(s, p, env.get(TP_VAR)), p, s
 
 
 def _data_readings(value_bits: int, width: int) -> tuple[int, int]:
@@ -55,7 +55,7 @@ def fits(site: Site, env: Mapping[Var, int], policy: LinkPolicy, veneers: bool) 
     value = relocation_value(site, env)[0]
     rng = policy.range(spec)
     misaligned = value % spec.granule != 0 and not spec.formula.paged
-    out = rng is not None and not rng[0] <= value <= rng[1]
+    out = rng is not None and not policy.accepts(spec, value)
     if out and policy.veneered(spec, veneers, site.target_section == site.section):
         out = False  # a linker would route this branch through a veneer
     return value, out, misaligned
@@ -78,15 +78,30 @@ def recheck(site: Site, env: Mapping[Var, int], policy: LinkPolicy, veneers: boo
             readings.add(signed)
         if kinds & {Check.UINT, Check.INT_UINT}:
             readings.add(unsigned)
-        garbled = value not in readings
+        readings = readings or {signed}
+        garbled = wrap64(value) not in readings
         enc = f".{'hword' if width == 16 else 'word'} {written:#x} (reads back as {sorted(readings)[0]:#x})"
         want = f"{value:#x}"
         return Recheck(value, p, s, rejected, misaligned, out, enc, want, garbled)
     word = insert(field, spec.scale, site.word, value)
     got = decode(word, p)
-    if field is Field.LO12:
+    if field is Field.LO12 and spec.formula.tp_relative:  # the low 12 bits of TPREL(S+A)
+        want_v, got_v = value & 0xFFF, got.disp
+        want = f"offset #{want_v:#x} from the thread pointer's page"
+    elif field is Field.LO12:
         want_v, got_v = s - page(s), got.disp
         want = f"offset #{want_v:#x} within the page"
+    elif field is Field.SMOVW:
+        op, conveyed = movw_reading(word)
+        sh = spec.scale
+        wanted = wrap64(value) >> sh
+        ok = ((conveyed >> sh) & 0xFFFF) == (wanted & 0xFFFF) if op == "movk" else (conveyed >> sh) == wanted
+        return Recheck(value, p, s, rejected, misaligned, out, got.text,
+                       f"bits {sh}+ of {value:#x} ({wanted:#x})", not ok)
+    elif field is Field.HI12:
+        imm = (word >> 10) & 0xFFF
+        return Recheck(value, p, s, rejected, misaligned, out, f"{got.text} (adds {imm << 12:#x})",
+                       f"#{value & ~0xFFF:#x}", (imm << 12) != wrap64(value) >> 12 << 12)
     elif field is Field.MOVW:
         width = max(spec.limits[pr].bits for pr in profiles)
         kept = value & ((1 << width) - 1)

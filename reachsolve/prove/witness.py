@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import BASE, INF, Between, Bound, Lin, Multiple, NotMultiple, Proved, Witness
+from ..ir import BASE, INF, AllOf, AnyOf, Between, Bound, Lin, Multiple, NotMultiple, Outside, Proved, Witness
 from ..report.proofs import (Failure, FailureKind, FitUndecided, Margin, Problem, Undecided, Verdict)
 from . import backend
 from .context import SOLVER_COMPLETION, ObjectContext
@@ -52,14 +52,18 @@ class Witnesses:
     def failure(self, site, dom, vars, d: Lin, c: int, rng, g: int, fail, notes, never_fits=False) -> Decision:
         """The decision for a site the bounds show failing (``fail``: which way, and a witness)."""
         kind, w = fail
-        if kind == "high":
+        span = self.frame.span(d)
+        copies = self.policy.wrapped_ranges(site.spec, span[0] + c, span[1] + c) if rng is not None else []
+        if kind == "wrap":  # outside every copy of the range 2^64 apart (decide.py)
+            violation = AllOf(tuple(Outside(d + c, a, z) for a, z in copies))
+        elif kind == "high":
             violation = Between(d + c, rng[1] + 1, INF)
         elif kind == "low":
             violation = Between(d + c, -INF, rng[0] - 1)
         else:
             violation = NotMultiple(d + c, g)
         margin, amount = None, None
-        if self.ob.layout is not None and kind != "align" and d.coeffs and not self.ob.open_vars(d):
+        if self.ob.layout is not None and kind in ("high", "low") and d.coeffs and not self.ob.open_vars(d):
             w, margin, amount = self.margin(d, c, dom, violation, kind, w)
         extreme = w
         if margin is None and kind != "align" and d.coeffs:
@@ -68,11 +72,13 @@ class Witnesses:
             fit = Proved()
         elif not d.coeffs:
             v = d.const + c
-            ok = (rng is None or rng[0] <= v <= rng[1]) and v % g == 0
+            ok = (rng is None or self.policy.accepts(site.spec, v)) and v % g == 0
             fit = Witness(self.ob.feasible) if ok else Proved()
         else:
             cons = [Multiple(d + c, g)] if g > 1 else []
-            if rng is not None:
+            if copies and copies != [tuple(rng)]:
+                cons.append(AnyOf(tuple(Between(d + c, a, z) for a, z in copies)))
+            elif rng is not None:
                 cons.append(Between(d + c, rng[0], rng[1]))
             fit = backend.find(dom + cons, self.budget)
         v = self.counterexample(site, w, fit, violation, vars)

@@ -40,6 +40,7 @@ class ProofKind(enum.IntEnum):
     PAGE_SOLVER = 7  # the same, for a page delta
     ABSOLUTE = 8     # no layout variable: an absolute value
     PAGE_QUERY = 9   # the solver found no layout with the page delta out of range
+    WRAP_QUERY = 10  # the solver found no layout whose 64-bit value reading fails the range
 
 
 #: Names of the kinds a proof table can hold, by number.
@@ -99,6 +100,15 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class TypeRejected:
+    """Broken whatever the layout: a selected linker refuses the relocation type itself
+    (the arm64 module loader's "unsupported RELA relocation", -ENOEXEC)."""
+
+    reloc: str
+    rejected_by: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Undecided:
     """Why a site is unknown, in the words of the step that could not decide it."""
 
@@ -150,5 +160,5 @@ class MayStayUndefined:
     symbol: str
 
 
-Reason = Proof | Failure | Undecided | UndefinedWeak
+Reason = Proof | Failure | Undecided | UndefinedWeak | TypeRejected
 Note = VeneerNote | FitUndecided | MayStayUndefined

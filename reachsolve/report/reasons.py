@@ -6,7 +6,7 @@ from ..target.policy import PROFILE_LABEL
 from ..target.rewrite import FORMS
 from .fixes import Fix, FixDecision, FixKind, Remedy
 from .proofs import (Failure, FailureKind, FitUndecided, Margin, MayStayUndefined, Problem, Proof, ProofKind, Reason,
-                     Undecided, UndefinedWeak, VeneerNote)
+                     TypeRejected, Undecided, UndefinedWeak, VeneerNote)
 
 _PAGE_KINDS = (ProofKind.PAGE_SPAN, ProofKind.PAGE_FIXED, ProofKind.PAGE_SOLVER)
 
@@ -16,6 +16,10 @@ def robust(p: Proof) -> str:
     k, rng, (lo, hi), (vmin, vmax) = p.kind, p.range, p.span, p.value
     if k == ProofKind.AS_LINKED:
         return f"as linked, the value is {vmin:#x}, which fits"
+    if k == ProofKind.WRAP_QUERY:
+        return (f"the value lies in [{vmin:#x}, {vmax:#x}]; read as 64 bits, as the linkers read it, the solver "
+                f"proved it within [{rng[0]:#x}, {rng[1]:#x}] for every layout"
+                + (f", always a multiple of {p.granule}" if p.granule > 1 else ""))
     if k == ProofKind.PAGE_QUERY:
         return f"the solver proved Page delta within [{rng[0]:#x}, {rng[1]:#x}] for every layout"
     if k in _PAGE_KINDS:
@@ -125,6 +129,9 @@ def reason(r: Reason) -> str:
         return failure(r)
     if isinstance(r, Undecided):
         return r.why
+    if isinstance(r, TypeRejected):
+        who = ", ".join(PROFILE_LABEL[p] for p in r.rejected_by)
+        return f"{who} rejects {r.reloc} outright, whatever its value: the object does not load"
     raise TypeError(r)
 
 

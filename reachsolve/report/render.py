@@ -161,7 +161,7 @@ def _short_layout(ce: Counterexample, s: SiteResult) -> str:
     shared = {p.section for p in keep if sum(q.section == p.section for q in keep) > 1}
     parts = [f"{p.section}{f'[{p.index}]' if p.section in shared else ''} at {p.address:#x}" for p in keep]
     parts += [f"{p.name} at {p.address:#x}" for p in ce.symbols
-              if p.name == s.symbol or (p.kind == "got" and "GOT" in s.reloc)]
+              if p.name == s.symbol or (p.kind == "got" and "GOT" in s.reloc) or p.kind == "tp"]
     return ", ".join(parts)
 
 

@@ -59,6 +59,8 @@ def _classify(mn: str, ops, word: int) -> tuple[str, dict]:
         return "ldr-literal", {"target": imms[-1]}
     if (word & 0x1F800000) == 0x12800000:  # move wide (immediate): movn/movz/movk
         return "movw", {"imm": imms[-1] if imms else None}
+    if (word & 0x7F800000) == 0x11000000:  # add (immediate), either shift (Arm ARM C4.1.65)
+        return "add-imm", {"imm": imms[-1] if imms else None}
     if (word & 0x3B000000) == 0x39000000 and len(mems) == 1:  # load/store, unsigned offset
         return "ldst", {"disp": mems[0].mem.disp, "access": access_size(word)}
     return "other", {}

@@ -41,7 +41,29 @@ def insert(field: Field, scale: int, word: int, value: int) -> int:
         return (word & ~(0xFFF << 10) & 0xFFFFFFFF) | ((((value & 0xFFF) >> scale) & 0xFFF) << 10)
     if field is Field.MOVW:
         return (word & ~(0xFFFF << 5) & 0xFFFFFFFF) | (((value >> scale) & 0xFFFF) << 5)
+    if field is Field.SMOVW:
+        imm = (value >> scale) & 0x1FFFF  # the group and the bit above it (the sign)
+        if not word & (1 << 29):          # movn/movz (opc 00/10), not movk (11)
+            if imm & 0x10000:
+                imm ^= 0xFFFF
+                word &= ~(1 << 30)          # movn, which writes the inverted group
+            else:
+                word |= 1 << 30             # movz
+        return (word & ~(0xFFFF << 5) & 0xFFFFFFFF) | ((imm & 0xFFFF) << 5)
+    if field is Field.HI12:
+        return (word & ~(0xFFF << 10) & 0xFFFFFFFF) | (((value >> 12) & 0xFFF) << 10)
     raise ValueError(field)
+
+
+def movw_reading(word: int) -> tuple[str, int]:
+    """What a move-wide instruction puts in its register, as a signed 64-bit value
+    (Arm ARM C6.2 MOVN/MOVZ/MOVK): ("movz"|"movn"|"movk", value); for movk only the
+    16 bits it inserts, shifted into place."""
+    opc, hw, imm = (word >> 29) & 3, (word >> 21) & 3, (word >> 5) & 0xFFFF
+    v = imm << (16 * hw)
+    if opc == 0:
+        return "movn", ~v
+    return ("movz" if opc == 2 else "movk"), v
 
 
 def extract(field: Field, scale: int, word: int) -> int:
@@ -61,6 +83,8 @@ def extract(field: Field, scale: int, word: int) -> int:
         return imm << 12 if field is Field.ADRP else imm
     if field is Field.LO12:
         return ((word >> 10) & 0xFFF) << scale
-    if field is Field.MOVW:
+    if field in (Field.MOVW, Field.SMOVW):
         return ((word >> 5) & 0xFFFF) << scale
+    if field is Field.HI12:
+        return ((word >> 10) & 0xFFF) << 12
     raise ValueError(field)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from .catalogue import PROFILES, Formula, RelocSpec
+from .catalogue import PROFILES, WRAP, Formula, RelocSpec, wrap64
 
 #: --linker / model ``linker`` choices and the profiles each selects ("both": a
 #: site must satisfy ld.lld and GNU ld).
@@ -74,6 +74,24 @@ class LinkPolicy:
         """Closed range of values every selected linker accepts, trimmed to the granule."""
         return _range(spec, self.profiles)
 
+    def rejects_type(self, spec: RelocSpec) -> tuple[str, ...]:
+        """The selected linkers that refuse this relocation type outright (any value)."""
+        return tuple(p for p in self.profiles if spec.limits[p].rejected)
+
+    def accepts(self, spec: RelocSpec, value: int) -> bool:
+        """Is ``value`` inside :meth:`range`, read as 64 bits as every linker reads it?"""
+        rng = self.range(spec)
+        return rng is None or rng[0] <= wrap64(value) <= rng[1]
+
+    def wrapped_ranges(self, spec: RelocSpec, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The copies of :meth:`range`, shifted by multiples of 2^64, that meet [lo, hi]: a
+        value v passes exactly when it lies in one (v and v + k*2^64 read alike)."""
+        rng = self.range(spec)
+        if rng is None:
+            return []
+        first, last = -((rng[1] - lo) // WRAP), (hi - rng[0]) // WRAP
+        return [(rng[0] + k * WRAP, rng[1] + k * WRAP) for k in range(first, last + 1)]
+
     def section_veneers(self, name: str) -> bool:
         """May out-of-range branches placed in section ``name`` rely on veneers?"""
         return self.veneers and not any(fnmatch.fnmatchcase(name, g) for g in self.no_veneers)
@@ -93,7 +111,9 @@ class LinkPolicy:
         for p in self.profiles:
             lim = spec.limits[p]
             iv = lim.interval()
-            if iv is not None and not iv[0] <= value <= iv[1] and lim.reports and not (
+            if lim.rejected:
+                out.append(p)
+            elif iv is not None and not lim.accepts(value) and lim.reports and not (
                     section_veneers and _repairs(p, spec, same_section)):
                 out.append(p)
             elif lim.aligns and value % spec.granule and not spec.formula.paged:
