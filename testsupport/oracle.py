@@ -44,14 +44,23 @@ LLD = {
     "R_AARCH64_LDST32_ABS_LO12_NC": (None, None, 4, True, False),
     "R_AARCH64_LDST64_ABS_LO12_NC": (None, None, 8, True, False),
     "R_AARCH64_LDST128_ABS_LO12_NC": (None, None, 16, True, False),
+    # signed MOVW groups: checkInt(val, 17/33/49) in lld's AArch64::relocate
+    "R_AARCH64_MOVW_SABS_G0": (-(1 << 16), (1 << 16) - 1, 1, True, False),
+    "R_AARCH64_MOVW_SABS_G1": (-(1 << 32), (1 << 32) - 1, 1, True, False),
+    "R_AARCH64_MOVW_SABS_G2": (-(1 << 48), (1 << 48) - 1, 1, True, False),
+    "R_AARCH64_MOVW_PREL_G0": (-(1 << 16), (1 << 16) - 1, 1, True, False),
+    "R_AARCH64_MOVW_PREL_G1": (-(1 << 32), (1 << 32) - 1, 1, True, False),
+    "R_AARCH64_MOVW_PREL_G2": (-(1 << 48), (1 << 48) - 1, 1, True, False),
 }
 # ELF r_type numbers (AAELF64), named here rather than by pyelftools, which lacks some.
 NUMBERS = {280: "R_AARCH64_CONDBR19", 273: "R_AARCH64_LD_PREL_LO19", 279: "R_AARCH64_TSTBR14",
            282: "R_AARCH64_JUMP26", 283: "R_AARCH64_CALL26", 274: "R_AARCH64_ADR_PREL_LO21",
            275: "R_AARCH64_ADR_PREL_PG_HI21", 262: "R_AARCH64_PREL16", 261: "R_AARCH64_PREL32",
            284: "R_AARCH64_LDST16_ABS_LO12_NC", 285: "R_AARCH64_LDST32_ABS_LO12_NC",
-           286: "R_AARCH64_LDST64_ABS_LO12_NC", 299: "R_AARCH64_LDST128_ABS_LO12_NC"}
-ABS_TYPES = {t for t in LLD if "LDST" in t}
+           286: "R_AARCH64_LDST64_ABS_LO12_NC", 299: "R_AARCH64_LDST128_ABS_LO12_NC",
+           270: "R_AARCH64_MOVW_SABS_G0", 271: "R_AARCH64_MOVW_SABS_G1", 272: "R_AARCH64_MOVW_SABS_G2",
+           287: "R_AARCH64_MOVW_PREL_G0", 289: "R_AARCH64_MOVW_PREL_G1", 291: "R_AARCH64_MOVW_PREL_G2"}
+ABS_TYPES = {t for t in LLD if "LDST" in t or "SABS" in t}
 PAGE_TYPES = {"R_AARCH64_ADR_PREL_PG_HI21"}
 
 

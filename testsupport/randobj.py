@@ -32,11 +32,19 @@ KINDS = {
     "ldst32": ("R_AARCH64_LDST32_ABS_LO12_NC", 4, ("ldr w0, [x1, :lo12:{t}]",)),
     "ldst64": ("R_AARCH64_LDST64_ABS_LO12_NC", 4, ("ldr x0, [x1, :lo12:{t}]",)),
     "ldst128": ("R_AARCH64_LDST128_ABS_LO12_NC", 4, ("ldr q0, [x1, :lo12:{t}]",)),
+    # signed MOVW (movz/movn chosen by the value's sign when linked)
+    "sabs0": ("R_AARCH64_MOVW_SABS_G0", 4, ("movz x0, #:abs_g0_s:{t}", "movn x3, #:abs_g0_s:{t}")),
+    "sabs1": ("R_AARCH64_MOVW_SABS_G1", 4, ("movz x0, #:abs_g1_s:{t}",)),
+    "sabs2": ("R_AARCH64_MOVW_SABS_G2", 4, ("movn x2, #:abs_g2_s:{t}",)),
+    "movprel0": ("R_AARCH64_MOVW_PREL_G0", 4, ("movz x0, #:prel_g0:{t}", "movn x1, #:prel_g0:{t}")),
+    "movprel1": ("R_AARCH64_MOVW_PREL_G1", 4, ("movz x1, #:prel_g1:{t}",)),
+    "movprel2": ("R_AARCH64_MOVW_PREL_G2", 4, ("movz x4, #:prel_g2:{t}",)),
 }
 INSN_KINDS = tuple(k for k in KINDS if not k.startswith("prel"))
 # How often each kind is drawn in executable sections (short ranges weigh more).
 INSN_WEIGHTS = {"condbr": 5, "tbz": 4, "ldr": 4, "adr": 4, "adrp": 2, "b": 2, "bl": 2,
-                "ldst16": 1, "ldst32": 1, "ldst64": 1, "ldst128": 1}
+                "ldst16": 1, "ldst32": 1, "ldst64": 1, "ldst128": 1,
+                "sabs0": 1, "sabs1": 1, "sabs2": 1, "movprel0": 2, "movprel1": 1, "movprel2": 1}
 
 
 @dataclass
