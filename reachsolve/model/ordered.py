@@ -93,8 +93,8 @@ class OrderedFrame(FreeFrame):
         the start of the output section that holds this object's first TLS section; the
         script orders .tdata and .tbss. TP is constrained against that start point."""
         placed = sorted((layout.pos[v], v) for v in tls.sections if v in layout.pos)
-        if not placed:
-            return TlsSegment((), (), tls.align)
+        if not placed:  # orphans only: the segment starts at or below each of them
+            return TlsSegment((), tuple(v for v in tls.sections if v[1] in layout.orphans), tls.align)
         out = layout.items[placed[0][0]].out
         start = layout.out_start.get(out)
         if start is None or len(start.coeffs) != 1:
