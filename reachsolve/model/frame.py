@@ -157,6 +157,7 @@ class FreeFrame:
 
     def domain(self, vars: Iterable[Var]) -> list[Constraint]:
         """The model's constraints restricted to ``vars`` (plus the image base)."""
+        vars = set(vars)
         vs = sorted({v for v in vars if v not in (BASE, TP_VAR)})
         top = self.model.image_max
         out: list[Constraint] = []

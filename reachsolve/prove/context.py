@@ -282,8 +282,9 @@ class ObjectContext:
         if site.anchor and not site.spec.formula.uses_got and site.anchor in self.frame.slots:
             vars.add(site.anchor)
         if TP_VAR in vars and self.frame.tls is not None:
-            # every TLS section: TP lies below each, and a witness places them all
-            vars |= {v for v in self.frame.tls.sections if v in self.frame.slots}
+            # every TLS section (or, under a script, the TLS output section's start): TP lies
+            # below each, and a witness places them all
+            vars |= set(self.frame.tls.sections)
         return vars
 
     def violations(self, site: Site) -> list:
