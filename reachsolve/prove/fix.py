@@ -21,7 +21,7 @@ from ..objfile.patch import Edit, PatchError, patch_object
 from ..objfile.sites import Site
 from ..report.document import SiteResult
 from ..report.fixes import Changed, FixDecision, FixKind, FixSite, Remedy
-from ..report.proofs import Failure, Problem, Verdict
+from ..report.proofs import Failure, Problem, TypeRejected, Verdict
 from ..report.reasons import fix as fix_words
 from ..target.catalogue import BY_NAME
 from ..target.rewrite import Rewrite, rewrite, symbol_text
@@ -39,9 +39,11 @@ _LISTED = 8  # changed sites named in a note; the rest are counted
 
 def _plan(ob, site: Site, record) -> Rewrite | FixDecision | None:
     """The rewrite for a failing site, an advice where none applies, or None (nothing to say)."""
-    if site.problem:
-        return None
+    if site.problem or isinstance(record, TypeRejected):
+        return None  # a type the loader refuses: no rewrite of the instruction helps
     spec = site.spec
+    if spec.tls and not (isinstance(record, Failure) and record.problem is Problem.ALIGN):
+        return None  # no standard rewrite of a TLS access sequence
     target = symbol_text(site.symbol_name, site.addend)
     if isinstance(record, Failure) and record.problem is Problem.ALIGN:
         return FixDecision(FixKind.ADVICE, target=target, remedy=Remedy.ALIGN, granule=spec.granule)
