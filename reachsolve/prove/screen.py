@@ -43,7 +43,9 @@ def _type_tables(policy: LinkPolicy) -> dict[str, np.ndarray]:
             "granule": by_type(lambda s: s.granule, 1, np.int64),
             "veneer_same": by_type(lambda s: policy.veneered(s, True, True), False, bool),
             "veneer_other": by_type(lambda s: policy.veneered(s, True, False), False, bool),
-            "rank": by_type(lambda s: rank[s.name], 0, np.int64)}
+            "rank": by_type(lambda s: rank[s.name], 0, np.int64),
+            # a type some selected linker refuses outright is broken one by one, never screened
+            "rejected": by_type(lambda s: bool(policy.rejects_type(s)), False, bool)}
 
 
 CHUNK = 1 << 18  # rows screened together: bounds the temporaries of a kernel-sized object
@@ -115,6 +117,7 @@ def _screen_rows(ctx: _Context, part: slice) -> dict[str, np.ndarray]:
     g = tt["granule"][ty]
     small = (symval < _U64(LIMIT)) & (np.abs(addend) < LIMIT) & (off >= 0) & (off < LIMIT)
     cand = ~cols.special[part] & small & (form != _OTHER) & ((kind == SEC_ANCHOR) | (kind == SYM_ANCHOR))
+    cand &= ~tt["rejected"][ty]
     if ctx.ob.layout is not None:
         cand &= kind == SEC_ANCHOR  # an undefined symbol may be one the script defines
     ct = np.where(small, symval.astype(np.int64) + addend, 0)  # S+A relative to the anchor
