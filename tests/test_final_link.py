@@ -6,7 +6,7 @@ there and stays open-world). The oracle is the linkers themselves, run with
 -static, -pie and -shared on the same object: a broken site is reported by that
 linker, a resolved robust one is not, and where the link succeeds the word it wrote
 is the one this test predicts from the linkers' rules (worked out here: ld.lld S = P+4
-for branches, P otherwise, ADRP P or 0 when hidden; GNU ld S = P, ADRP Page(P), b/bl a NOP).
+for branches and MOVW_PREL, P otherwise, ADRP P or 0 when hidden; GNU ld S = P, ADRP Page(P), b/bl a NOP).
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ FLAG = {"static": "-static", "pie": "-pie", "shared": "-shared"}
 SCRIPT = "SECTIONS { . = 0x10ff0; .text : { *(.text) } .data : { *(.data) } .dynamic : { *(.dynamic) } }\n"
 EXPECT = re.compile(r"//\s*lld:\s*(\w+)\s+(\w+)\s+(\w+)\s+bfd:\s*(\w+)\s+(\w+)\s+(\w+)")
 NOP = 0xD503201F
-BRANCHES = {"R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14", "R_AARCH64_JUMP26", "R_AARCH64_CALL26"}
+# ld.lld's S = P+4 types: the branches, and MOVW_PREL (its movz is written with A+4).
+NEXT = {"R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14", "R_AARCH64_JUMP26", "R_AARCH64_CALL26",
+        "R_AARCH64_MOVW_PREL_G0", "R_AARCH64_MOVW_PREL_G1", "R_AARCH64_MOVW_PREL_G2"}
 
 
 def expected(src: Path) -> list[dict]:
@@ -69,7 +71,7 @@ def predicted_word(linker: str, reloc: str, word: int, place: int, addend: int, 
         s = (0 if hidden else place) if linker == "lld" else _page(place)
         v = _page(s + addend) - _page(place)
     else:
-        v = addend + (4 if linker == "lld" and reloc in BRANCHES else 0)
+        v = addend + (4 if linker == "lld" and reloc in NEXT else 0)
     return insert(spec.field, spec.scale, word, v)
 
 

@@ -271,7 +271,10 @@ def campaign(seed: int, objects: int, layouts: int, jobs: int = 2, progress=None
 # getAArch64UndefinedRelativeWeakVA), not from reachsolve: S = P+4 for branches,
 # S = P for other PC-relative types, ADRP Page(P+A) - Page(P) (S = 0 when hidden),
 # S = 0 for absolute types; no thunk for a b/bl.
-WEAK_BRANCHES = {"R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14", "R_AARCH64_JUMP26", "R_AARCH64_CALL26"}
+# ld.lld 14 resolves these to the next instruction (S = P+4); measured for MOVW_PREL, whose
+# movz gets A+4 (tests/fixtures/final_link/weak_movw.S).
+WEAK_NEXT = {"R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14", "R_AARCH64_JUMP26", "R_AARCH64_CALL26",
+             "R_AARCH64_MOVW_PREL_G0", "R_AARCH64_MOVW_PREL_G1", "R_AARCH64_MOVW_PREL_G2"}
 
 
 def weak_value(rel, lay: Layout, hidden: bool) -> int:
@@ -281,7 +284,7 @@ def weak_value(rel, lay: Layout, hidden: bool) -> int:
     if rel.type in PAGE_TYPES:
         s = 0 if hidden else p
         return ((s + rel.addend) & ~(PAGE - 1)) - (p & ~(PAGE - 1))
-    return (4 if rel.type in WEAK_BRANCHES else 0) + rel.addend
+    return (4 if rel.type in WEAK_NEXT else 0) + rel.addend
 
 
 def weak_fits(rel, v: int) -> bool:

@@ -23,7 +23,7 @@ from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns, got_var
 from ..report.document import assumption_id
 from ..script.chain import ScriptLayout
 from ..target.catalogue import BY_NUMBER, TP_VAR
-from ..target.policy import weak_preemptible
+from ..target.policy import weak_modelled, weak_preemptible
 
 # Free-model objects with at most this many layout variables get an exact placement
 # query when first fit finds no layout; the query has one disjointness term per pair.
@@ -201,6 +201,8 @@ class ObjectContext:
             elif self.policy.weak_rules(BY_NUMBER[int(cols.rtype[i])], fl, vis) is not None:
                 out[i] = True
                 resolved.add(si)
+            elif not weak_modelled(BY_NUMBER[int(cols.rtype[i])]):
+                out[i] = True        # decided one by one, as unknown (weak_unmodelled)
         cols.special |= out
         if resolved:
             names = ", ".join(sorted(obj.symbol_label(si) for si in resolved)[:5])
@@ -222,6 +224,17 @@ class ObjectContext:
             return None
         vis = int(self.obj.symbols["other"][si]) & 3
         return self.policy.weak_rules(site.spec, self.model.final_link, vis)
+
+    def weak_unmodelled(self, site: Site) -> bool:
+        """A non-preemptible undefined weak target in a final link, of a type whose resolution
+        by the linkers is not modelled: neither open-world nor resolved is known to be right."""
+        if self.model.final_link is None or site.anchor is None or site.anchor[0] != "sym":
+            return False
+        si = site.symbol
+        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si) or self.script_defines(site.anchor):
+            return False
+        vis = int(self.obj.symbols["other"][si]) & 3
+        return not weak_preemptible(self.model.final_link, vis) and not weak_modelled(site.spec)
 
     def script_defines(self, v: Var) -> bool:
         """Does the script give this symbol its value (so it is neither open nor undefined)?"""

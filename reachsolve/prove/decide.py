@@ -26,7 +26,7 @@ from .witness import Decision, Witnesses, undecided
 
 def group_key(ob: ObjectContext, site: Site):
     """Sites with equal keys have values that differ only by a constant."""
-    if ob.weak_rules(site) is not None:
+    if ob.weak_rules(site) is not None or ob.weak_unmodelled(site):
         return ("weak", site.section, site.offset, site.spec.name)   # decided alone, per linker
     e = ob.expr(site)
     if isinstance(e, PageDiff):
@@ -66,6 +66,9 @@ class Decider:
         """Decisions for one group (see group_key), in the order given."""
         if self.ob.weak_rules(sites[0]) is not None:
             return [self._weak(s) for s in sites]
+        if self.ob.weak_unmodelled(sites[0]):
+            return [undecided(f"undefined weak {s.symbol_name} in a {self.ob.model.final_link} link: how the "
+                              f"linkers resolve {s.spec.name} against it is not modelled") for s in sites]
         out = self._decide(sites)
         a = sites[0].anchor
         if a and a[0] == "sym" and self.ob.is_weak(sites[0].symbol) and not self.ob.script_defines(a):

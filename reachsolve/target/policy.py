@@ -154,6 +154,20 @@ WEAK_NOP = "nop"        # the instruction is rewritten to a NOP: no value, nothi
 _BRANCHES = frozenset({"R_AARCH64_CALL26", "R_AARCH64_JUMP26", "R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14"})
 _CALLS = frozenset({"R_AARCH64_CALL26", "R_AARCH64_JUMP26"})
 STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
+_MOVW_PREL = frozenset({"R_AARCH64_MOVW_PREL_G0", "R_AARCH64_MOVW_PREL_G1", "R_AARCH64_MOVW_PREL_G2"})
+#: Types whose value against an undefined weak symbol is not modelled: the TLS rows (an
+#: undefined weak TLS symbol has no TLS block to be relative to) and PLT32 (ld.lld takes the
+#: PLT or S = 0 there, not the place). Under --final-link such sites are unknown.
+_WEAK_UNMODELLED = frozenset({"R_AARCH64_PLT32"})
+
+
+def weak_modelled(spec: RelocSpec) -> bool:
+    """Is this type's undefined-weak resolution in a final link modelled? GOT forms are: their
+    value is the GOT slot's place, which does not depend on S (tests/test_final_link.py checks
+    the others against both linkers)."""
+    f = spec.formula
+    return spec.name not in _WEAK_UNMODELLED and f in (Formula.PREL, Formula.PAGE, Formula.ABS,
+                                                       Formula.GOT_PAGE, Formula.GOT_PREL)
 
 
 def weak_preemptible(final_link: str, visibility: int) -> bool:
@@ -168,17 +182,20 @@ def weak_rule(profile: str, spec: RelocSpec, final_link: str, visibility: int) -
     (None: not resolved to a fixed place; the site stays open-world).
 
     ld.lld 14 (InputSection.cpp, getRelocTargetVA with getAArch64UndefinedRelativeWeakVA):
-    R_PC types to P+4 for b/bl/b.cond/cbz/tbz and P otherwise; ADRP (R_AARCH64_PAGE_PC) to P when
+    R_PC types to P+4 for b/bl/b.cond/cbz/tbz and MOVW_PREL_G0-G2 (measured: lld 14 writes
+    A+4 into a movz of :prel_g0:), and P otherwise; ADRP (R_AARCH64_PAGE_PC) to P when
     the symbol is still weak, and to 0 when hidden/internal visibility made its binding local.
     GNU ld 2.40 (elfnn-aarch64.c final_link_relocate, elfxx-aarch64.c resolve_relocation):
     PC-relative types to P, ADRP to Page(P), a b/bl to a NOP. Absolute types: S = 0, in a
     static link only (a PIE or shared object needs PIC relocations for them)."""
     f = spec.formula
+    if not weak_modelled(spec) or f.uses_got:
+        return None   # GOT forms: the slot's place decides; unmodelled types: see weak_modelled
     if f is Formula.ABS:
         return WEAK_ZERO if final_link == "static" and profile in ("lld", "bfd") else None
     if profile == "lld":
         if f is Formula.PREL:
-            return WEAK_NEXT if spec.name in _BRANCHES else WEAK_PLACE
+            return WEAK_NEXT if spec.name in _BRANCHES or spec.name in _MOVW_PREL else WEAK_PLACE
         if f is Formula.PAGE:
             return WEAK_ZERO if visibility in (STV_HIDDEN, STV_INTERNAL) else WEAK_PLACE
     elif profile == "bfd":
