@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Mapping, NamedTuple, Protocol
+from typing import AbstractSet as Set, Iterable, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
@@ -114,6 +114,7 @@ class Frame(Protocol):
     slots: Mapping[Var, Slot]   # every variable with a size and an alignment
     base_fixed: bool            # is the image's start address known?
     base: Lin                   # the image's start
+    unsettled: Set[Var]         # items with no one as-linked address (the selected linkers differ)
 
     def subst(self, e): ...                                  # a site value over the frame's variables
     def value(self, t: Lin, env: Mapping[Var, int]) -> int: ...  # a term in a full layout
@@ -138,6 +139,7 @@ class FreeFrame:
         self.base_fixed = model.image_base is not None
         self.base: Lin = Lin.of(model.image_base) if self.base_fixed else Lin.var(BASE)
         self.tls = tls  # the TLS segment, when a site's value is TP-relative
+        self.unsettled: frozenset | set = frozenset()  # see OrderedFrame
 
     def subst(self, e):
         """A site value over this frame's variables (the free model has no script symbols)."""

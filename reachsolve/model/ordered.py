@@ -23,6 +23,7 @@ from ..errors import ModelError
 from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, PageDiff, Var, constraint_vars, holds
 from ..script.chain import ScriptLayout
 from ..target.catalogue import TP_VAR
+from ..target.policy import GOT_HEADER
 from .frame import FreeFrame, Slot, TlsSegment
 from .options import ADDRESS_SPACE
 
@@ -86,6 +87,49 @@ class OrderedFrame(FreeFrame):
         self.as_linked = self._walk({})
         if self.as_linked is None:
             raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
+        # Where the selected linkers size a linker-made section differently (GNU ld's GOT header),
+        # an item lies, as linked, between its least address (as_linked: the chain holds the
+        # least sizes) and its greatest in each linker's own walk.
+        self.as_linked_hi = dict(self.as_linked)
+        for prof, alt in sorted(layout.alt_rows.items()):
+            rows = []
+            for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(self._rows):
+                size, align = alt.get(k, (size, align))
+                rows.append((var, pre, align, size, fixed_term, pre_term))
+            env = self._walk({}, rows)
+            if env is None:
+                raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
+            for v, x in env.items():
+                if x > self.as_linked_hi[v]:
+                    self.as_linked_hi[v] = x
+        self.unsettled = {v for v, x in self.as_linked_hi.items() if x != self.as_linked[v]}
+        self._got_frame(extra)
+
+    def _got_frame(self, extra: Mapping[Var, Slot]) -> None:
+        """The GOT entries' place: within the linker's .got when the script places it (the
+        chain item ("syn", ".got")), after each selected linker's header, in an order that
+        is not modelled; other objects' entries may follow ours, up to the next item."""
+        L = self.L
+        self.got_item = ("syn", ".got") if ("syn", ".got") in L.pos else None
+        self.got_vars = sorted(v for v in extra if v[0] == "got") if self.got_item else []
+        if self.got_item is None:
+            return
+        k = L.pos[self.got_item]
+        profiles = [p for p in self.model.policy.profiles if p in GOT_HEADER]
+        self.got_header = (min(GOT_HEADER[p] for p in profiles), max(GOT_HEADER[p] for p in profiles))
+        self.got_bytes = sum(self.slots[v].size for v in self.got_vars)
+        self.got_next = L.items[k + 1].var if k + 1 < len(L.items) else None
+
+    def got_constraints(self, v: Var) -> list[Constraint]:
+        """Where GOT entry ``v`` lies relative to the .got item (see _got_frame)."""
+        g, s = Lin.var(self.got_item), self.slots[v].size
+        lo, hi = self.got_header
+        if self.model.placement == "as-linked":  # this build: our entries alone fill the .got
+            return [Between(Lin.var(v) - g, lo, hi + self.got_bytes - s)]
+        cons = [Between(Lin.var(v) - g, lo, BIG)]
+        if self.got_next is not None:
+            cons.append(Between(Lin.var(self.got_next) - Lin.var(v), s, BIG))
+        return cons
 
     @staticmethod
     def _tls_segment(layout: ScriptLayout, tls: TlsSegment) -> TlsSegment | None:
@@ -153,6 +197,8 @@ class OrderedFrame(FreeFrame):
             it = self.L.items[self.L.pos[v]] if v in self.L.pos else None
             if it is not None and it.fixed_term is not None:
                 todo.extend(it.fixed_term.vars)
+            if v[0] == "got" and self.got_item is not None:
+                todo += [self.got_item] + ([self.got_next] if self.got_next is not None else [])
         return out
 
     def padded_domain(self, vars) -> list[Constraint]:
@@ -182,8 +228,8 @@ class OrderedFrame(FreeFrame):
             if it.fixed_term is not None:
                 cons.append(Between(Lin.var(v) - it.fixed_term, 0, 0))
             cons.append(Between(Lin.var(v) - first, self.mind(self.first, v), top - self._end_room(v)))
-            if self.model.placement == "as-linked":
-                cons.append(Between(Lin.var(v), self.as_linked[v], self.as_linked[v]))  # this build
+            if self.model.placement == "as-linked":  # this build (as each selected linker makes it)
+                cons.append(Between(Lin.var(v), self.as_linked[v], self.as_linked_hi[v]))
             elif self.start_const is not None:
                 # Growth only ever adds bytes: from a fixed start, nothing lies lower than as linked.
                 cons.append(Between(Lin.var(v), self.as_linked[v], BIG))
@@ -199,6 +245,8 @@ class OrderedFrame(FreeFrame):
             cons.append(Between(Lin.var(v) - first, 0, top - s.size))
             if s.align > 1:
                 cons.append(Multiple(Lin.var(v), s.align))
+            if v[0] == "got" and self.got_item is not None:
+                cons += self.got_constraints(v)
         for v in vs:
             a = self.L.aux.get(v)
             if a is None:
@@ -294,9 +342,10 @@ class OrderedFrame(FreeFrame):
     def _rows(self) -> list[tuple]:
         return [(it.var, it.pre, it.align, it.size, it.fixed_term, it.pre_term) for it in self.L.items]
 
-    def _walk(self, extra: Mapping[int, int]) -> dict | None:
-        """Positions of every item with ``extra`` bytes of gap before some; None if unsettled."""
-        rows = self._rows
+    def _walk(self, extra: Mapping[int, int], rows=None) -> dict | None:
+        """Positions of every item with ``extra`` bytes of gap before some; None if unsettled.
+        ``rows``: the chain as another linker sizes it (default: the chain)."""
+        rows = self._rows if rows is None else rows
         value = self.L.value
         prev: dict = {}
         for _ in range(12):
@@ -354,6 +403,11 @@ class OrderedFrame(FreeFrame):
             return None
         env = dict(env)
         end = env[self.last.var] + self.last.size
+        if self.got_item is not None:  # our entries fill the .got after the least header
+            at = env[self.got_item] + self.got_header[0]
+            for v in self.got_vars:
+                env[v] = partial.get(v, at)
+                at += self.slots[v].size
         for v, s in sorted(self.slots.items()):
             if v in env:
                 continue

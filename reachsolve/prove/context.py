@@ -23,7 +23,7 @@ from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns, got_var
 from ..report.document import assumption_id
 from ..script.chain import ScriptLayout
 from ..target.catalogue import BY_NUMBER, TP_VAR
-from ..target.policy import weak_modelled, weak_preemptible
+from ..target.policy import GOT_HEADER, got_sections, weak_modelled, weak_preemptible
 
 # Free-model objects with at most this many layout variables get an exact placement
 # query when first fit finds no layout; the query has one disjointness term per pair.
@@ -77,16 +77,28 @@ class ObjectContext:
                 f"this object's TLS sections; the segment is aligned to at most {tls.max_align} (its alignment "
                 f"with this object's TLS sections alone)")
         if model.script is not None:
-            self.layout = ScriptLayout(model.script, obj, model.script_path, model.linker, model.defsym)
+            synthetic = self._synthetic(gots)
+            self.layout = ScriptLayout(model.script, obj, model.script_path, model.linker, model.defsym, synthetic)
             self.frame = OrderedFrame(model, self.layout, secs, syms, gots, tls)
             if self.layout.orphans:
                 names = ", ".join(obj.sections[i].name for i in self.layout.orphans[:5])
                 self._assume(("orphans",), f"{len(self.layout.orphans)} orphan sections ({names}...) lie anywhere "
                                            f"in the image; as linked, after the last output section")
             bound = self.frame.bound
-            if gots:
-                self._assume(("got",), "GOT slots lie anywhere in the image: where the script's .got puts "
-                                       "them is not modelled, so GOT-relative sites have no as-linked value")
+            got = self.frame.got_item
+            if got is not None:
+                it = self.layout.items[self.layout.pos[got]]
+                lo, hi = self.frame.got_header
+                head = (f"after the linker's {lo}-byte header" if lo == hi else
+                        f"after a header of {lo} (ld.lld) or {hi} bytes (GNU ld)")
+                self._assume(("got",), f"the GOT entries lie in the linker's .got, which the script's {it.spec} "
+                                       f"places in {it.out}, {head}, in an order not modelled; as linked, only "
+                                       f"this object's entries fill it")
+            elif gots:
+                why = ("its TLS entries are not sized (the linkers relax them)" if synthetic is None and
+                       any(len(v) > 3 for v in gots) else "the script does not place the linker's .got")
+                self._assume(("got",), f"GOT slots lie anywhere in the image ({why}), so GOT-relative sites have "
+                                       f"no as-linked value")
         else:
             self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms}, **gots}, tls)
             bound = lambda v: False  # noqa: E731
@@ -225,6 +237,20 @@ class ObjectContext:
         vis = int(self.obj.symbols["other"][si]) & 3
         return self.policy.weak_rules(site.spec, self.model.final_link, vis)
 
+    def _synthetic(self, gots: dict) -> dict[str, dict[str, int]] | None:
+        """Bytes of the linker-made .got and .got.plt per selected linker, for the script
+        chain; None when this object makes no GOT, or one the model does not size (TLS
+        entries, which the linkers relax in an executable; the module loader's GOT)."""
+        profiles = self.policy.profiles
+        if not gots or any(len(v) > 3 for v in gots) or not all(p in GOT_HEADER for p in profiles):
+            return None
+        entries = len({v[1] for v in gots})  # one entry per symbol (both linkers)
+        out: dict[str, dict[str, int]] = {}
+        for p in profiles:
+            for name, size in got_sections(p, entries).items():
+                out.setdefault(name, {})[p] = size
+        return out
+
     def weak_unmodelled(self, site: Site) -> bool:
         """A non-preemptible undefined weak target in a final link, of a type whose resolution
         by the linkers is not modelled: neither open-world nor resolved is known to be right."""
@@ -277,8 +303,10 @@ class ObjectContext:
 
     def open_vars(self, e) -> bool:
         """Does ``e`` depend on a variable the script gives no place: an undefined symbol it
-        does not define, or a GOT slot? Such a value has no as-linked value to judge."""
-        return any(v[0] in ("sym", "got") and v in self.frame.slots for v in e.vars)
+        does not define, a GOT slot, or an item the selected linkers place apart (GNU ld's
+        GOT header)? Such a value has no one as-linked value to judge."""
+        unsettled = self.frame.unsettled
+        return any(v[0] in ("sym", "got") and v in self.frame.slots or v in unsettled for v in e.vars)
 
     def unplaced(self, site: Site) -> str | None:
         """Why a script leaves this site out of the image, if it does."""

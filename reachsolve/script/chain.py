@@ -27,9 +27,12 @@ from ..errors import ModelError
 from ..ir import Lin, Var
 from ..objfile.elf import STB_LOCAL, SYM_COMMON, SYM_UNDEF, ObjectFile
 from . import ast as L
-from .match import assign
+from .match import assign, synthetic_spec
 from .parser import parse_defsym
 from .terms import SymbolTerms
+
+
+SYNTHETIC_ALIGN = 8  # .got and .got.plt: 8-byte entries (sh_addralign 8 from both linkers)
 
 
 @dataclass(slots=True)
@@ -71,7 +74,7 @@ class ScriptLayout(SymbolTerms):
     """One object laid out by one script: the chain of items, symbol definitions and ASSERTs."""
 
     def __init__(self, script: L.Script, obj: ObjectFile, path: str, linker: str = "both",
-                 defsym: tuple = ()):
+                 defsym: tuple = (), synthetic: dict[str, dict[str, int]] | None = None):
         self.script = script
         self.obj = obj
         self.path = path
@@ -83,6 +86,7 @@ class ScriptLayout(SymbolTerms):
         self.out_end: dict[str, Lin] = {}
         self.aux: dict[Var, Aux] = {}
         self._npoints = 0
+        self._out_start_var = None
         self._at = (0, 0)  # the statement being read, for errors inside its expressions
         self._gap = False
         self._gap_from: list[str] = []
@@ -94,6 +98,17 @@ class ScriptLayout(SymbolTerms):
         match = assign(script, obj, path, linker)
         self._specs, self.members = match.specs, match.members
         self.spec_of, self.discarded, self.orphans = match.spec_of, match.discarded, match.orphans
+        # Linker-made input sections (name -> bytes per linker profile): an item where the
+        # description that takes them lies, after this object's sections there (they come
+        # from no input file). The chain holds the least size; ``alt_rows`` the (size,
+        # alignment) each other profile gives an item, for its own as-linked walk. A section
+        # of 0 bytes is no section (both linkers drop it), so it aligns nothing.
+        self._syn_at: dict[int, list[tuple[str, dict[str, int]]]] = {}
+        self.alt_rows: dict[str, dict[int, tuple[int, int]]] = {}
+        for name, sizes in (synthetic or {}).items():
+            k = synthetic_spec(script, path, name, linker)
+            if k is not None and max(sizes.values()) > 0:
+                self._syn_at.setdefault(k, []).append((name, sizes))
         self._walk()
         # --defsym NAME=EXPR (and a model's [defsym]): an assignment the linkers make after
         # the script's own, so it wins over a script definition of the same name (ld.lld
@@ -179,6 +194,18 @@ class ScriptLayout(SymbolTerms):
                 self._push(Item(("sec", idx), sec.footprint, sec.align, self._gap, sec.name, out or "", text))
                 self._gap = True  # the section may grow in another configuration
                 self._gap_from = [text]
+            for name, sizes in self._syn_at.get(k, ()):
+                least = min(sizes.values())
+                self._push(Item(("syn", name), least, SYNTHETIC_ALIGN if least else 1, self._gap, name,
+                                out or "", text))
+                for prof, size in sizes.items():
+                    if size != least:
+                        self.alt_rows.setdefault(prof, {})[len(self.items) - 1] = (size, SYNTHETIC_ALIGN)
+                        start = self.pos.get(self._out_start_var)
+                        if start is not None and self.items[start].align < SYNTHETIC_ALIGN:
+                            self.alt_rows[prof][start] = (0, SYNTHETIC_ALIGN)
+                self._gap = True  # other objects add entries
+                self._gap_from = [text]
             self._gap = True  # other objects' input matching it may follow ours
             if text not in self._gap_from:
                 self._gap_from.append(text)
@@ -198,7 +225,7 @@ class ScriptLayout(SymbolTerms):
         k = self._spec_index
         for st in body:
             if isinstance(st, L.InputSpec):
-                if self.members.get(k):
+                if self.members.get(k) or k in self._syn_at:
                     return True
                 k += 1
             elif isinstance(st, (L.Assign, L.Data)):
@@ -224,6 +251,8 @@ class ScriptLayout(SymbolTerms):
             if isinstance(s, L.InputSpec):
                 for idx, _ in self.members.get(k, ()):
                     align = max(align, self.obj.sections[idx].align)
+                if any(min(sz.values()) for _, sz in self._syn_at.get(k, ())):
+                    align = max(align, SYNTHETIC_ALIGN)
                 k += 1
         if st.align is not None:
             align = max(align, self._alignment(st.align, f"ALIGN of {name}"))
@@ -233,6 +262,7 @@ class ScriptLayout(SymbolTerms):
         else:
             start = self._point(f"start of {name}", name, align)
         self.out_start[name] = Lin.var(start.var)
+        self._out_start_var = start.var
         for s in st.body:
             self._statement(s, name)
         if self._gap:

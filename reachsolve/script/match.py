@@ -315,6 +315,24 @@ def assign(script: L.Script, obj: ObjectFile, path: str, linker: str = "both") -
     return out
 
 
+def synthetic_spec(script: L.Script, path: str, name: str, linker: str = "both") -> int | None:
+    """The input description that takes a linker-made input section (``.got``, ``.got.plt``):
+    the first whose file pattern matches an input with no file name (ld.lld's synthetic
+    sections have none; ``*`` is what scripts write) and whose section patterns match
+    ``name``. None: the section is an orphan or discarded."""
+    specs = input_specs(script, path)
+    found = []
+    for rule in _RULES.get(linker, ("lld", "bfd")):
+        compiled = _compile(specs, ("", None), rule)
+        hit = next((k for k, pats in enumerate(compiled)
+                    if pats and any(re.fullmatch(rx, name, re.DOTALL) for rx, _ in pats)), None)
+        found.append(None if hit is None or specs[hit][0] == "/DISCARD/" else hit)
+    if len(set(found)) > 1:
+        raise ModelError(f"{path}: ld.lld and GNU ld place the linker's {name} by different input "
+                         f"descriptions; choose --linker lld or bfd")
+    return found[0]
+
+
 def _names(obj: ObjectFile, idx: list[int], limit: int = 4) -> str:
     shown = ", ".join(obj.sections[i].name for i in idx[:limit])
     return (shown + (", ..." if len(idx) > limit else "")) or "none"
