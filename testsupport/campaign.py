@@ -27,7 +27,10 @@ from .toolchain import assemble_text, tool
 GAVE_UP = re.compile(r"solver gave up|timeout|timed out|resource limit|canceled|rlimit", re.I)
 # An unknown that says it could not be decided (a completion of the solver's witness failed):
 # incompleteness, not a wrong verdict; counted apart from disagreements, as the solver giving up is.
-INCOMPLETE = re.compile(r"placing the rest of the object around it failed; undecided$")
+INCOMPLETE = re.compile(r"(found no room for the object's other "
+                        r"sections around it, and an exact placement query is not tried for \d+ layout variables"
+                        r"|walking the script's chain to it \(also with every alignment padding reserved\) found "
+                        r"no complete layout around it); undecided$")
 
 
 @dataclass

@@ -185,7 +185,11 @@ class Witnesses:
                 return undecided(f"the solver found a failing placement of these sections, but an exact query "
                                  f"over all {n} of the object's layout variables found no complete layout in "
                                  f"which the value fails; undecided")
-            if n > SOLVER_COMPLETION or self.ob.layout is not None:
+            if self.ob.layout is not None:
+                return undecided("the solver found a failing placement of these sections, but walking the "
+                                 "script's chain to it (also with every alignment padding reserved) found no "
+                                 "complete layout around it; undecided")
+            if n > SOLVER_COMPLETION:
                 return undecided(f"the solver found a failing placement of these sections, but first-fit placement "
                                  f"(largest alignment first) found no room for the object's other sections around "
                                  f"it, and an exact placement query is not tried for {n} layout variables; "
