@@ -227,15 +227,20 @@ class ObjectContext:
                                     f"for a non-PIC relocation): decided as if defined anywhere in the image")
         return out
 
-    def weak_rules(self, site: Site):
-        """The selected linkers' resolutions of this site's undefined weak target (None: open world)."""
+    def _final_weak(self, site: Site) -> int | None:
+        """The visibility of this site's target when a final link must resolve it as an
+        undefined weak symbol (no input nor the script defines it); None otherwise."""
         if self.model.final_link is None or site.anchor is None or site.anchor[0] != "sym":
             return None
         si = site.symbol
         if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si) or self.script_defines(site.anchor):
             return None
-        vis = int(self.obj.symbols["other"][si]) & 3
-        return self.policy.weak_rules(site.spec, self.model.final_link, vis)
+        return int(self.obj.symbols["other"][si]) & 3
+
+    def weak_rules(self, site: Site):
+        """The selected linkers' resolutions of this site's undefined weak target (None: open world)."""
+        vis = self._final_weak(site)
+        return None if vis is None else self.policy.weak_rules(site.spec, self.model.final_link, vis)
 
     def _synthetic(self, gots: dict) -> dict[str, dict[str, int]] | None:
         """Bytes of the linker-made .got and .got.plt per selected linker, for the script
@@ -254,13 +259,8 @@ class ObjectContext:
     def weak_unmodelled(self, site: Site) -> bool:
         """A non-preemptible undefined weak target in a final link, of a type whose resolution
         by the linkers is not modelled: neither open-world nor resolved is known to be right."""
-        if self.model.final_link is None or site.anchor is None or site.anchor[0] != "sym":
-            return False
-        si = site.symbol
-        if int(self.obj.symbol_section[si]) != SYM_UNDEF or not self.is_weak(si) or self.script_defines(site.anchor):
-            return False
-        vis = int(self.obj.symbols["other"][si]) & 3
-        return not weak_preemptible(self.model.final_link, vis) and not weak_modelled(site.spec)
+        vis = self._final_weak(site)
+        return vis is not None and not weak_preemptible(self.model.final_link, vis) and not weak_modelled(site.spec)
 
     def script_defines(self, v: Var) -> bool:
         """Does the script give this symbol its value (so it is neither open nor undefined)?"""
