@@ -860,3 +860,11 @@ def test_generated_vmlinux_lds():
         assert len(found) == len(re.findall(r"(?<![\w)])\*\(", text))
         kentry = [s for s in outputs[".init.data"].body if isinstance(s, InputSpec)][0]
         assert kentry.keep and kentry.patterns == (pat("___kentry+*", sort="SORT"),)
+
+
+def test_a_semicolon_after_an_assert_directly_inside_sections_is_refused():
+    """Measured: ld.lld 14 ("':' expected, but got ';'") and GNU ld 2.40 (syntax error) both
+    refuse it; inside an output section and at top level the ';' is fine."""
+    e = error('SECTIONS { .t : { *(.t) } ASSERT(1, "a"); }')
+    assert e.message.startswith("';' after an ASSERT directly inside SECTIONS") and (e.line, e.col) == (1, 41)
+    parse('SECTIONS { .t : { *(.t) ASSERT(1, "a"); } ASSERT(1, "b") }\nASSERT(1, "c");', "t.lds")

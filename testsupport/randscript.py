@@ -67,7 +67,10 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
         if r < 0.9 and syms:
             # Generous ASSERTs: most grown builds keep them; the ones that break one are not builds.
             lim = rng.choice((16 << 20, 48 << 20, 96 << 20))
-            return f'{indent}ASSERT(. - {rng.choice(syms)} < {lim:#x}, "{ASSERT_MSG}");'
+            # Inside an output section GNU ld needs the ';'; directly inside SECTIONS both
+            # linkers refuse one.
+            end = ";" if len(indent) > 2 else ""   # "    ": inside an output section
+            return f'{indent}ASSERT(. - {rng.choice(syms)} < {lim:#x}, "{ASSERT_MSG}"){end}'
         return None
 
     for k, descs in enumerate(outs):

@@ -465,8 +465,14 @@ class Parser:
         word = tok.text
         if word in PROVIDES:
             return self.provide(tok)
-        simple = {"ENTRY": self.entry, "ASSERT": self.assert_, "INCLUDE": self.include,
-                  "OVERLAY": self.overlay}.get(word)
+        if word == "ASSERT":
+            a = self.assert_(tok)
+            semi = self.lex.peek(EXPR)
+            if semi.is_op(";"):   # ld.lld reads it as an output section's name; GNU ld: syntax error
+                raise self.lex.error(semi.start, "';' after an ASSERT directly inside SECTIONS: neither ld.lld "
+                                                 "nor GNU ld accepts it (write ASSERT(...) alone there)")
+            return a
+        simple = {"ENTRY": self.entry, "INCLUDE": self.include, "OVERLAY": self.overlay}.get(word)
         if simple:
             return simple(tok)
         if word in UNSUPPORTED:
