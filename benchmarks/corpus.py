@@ -8,6 +8,8 @@ Usage (from the repository root)::
     python3 -m benchmarks.corpus tiny-debug    # tiny with DWARF 4 (source lines)
     python3 -m benchmarks.corpus tiny-debug-prefix  # and its pre-fix entry.S
     python3 -m benchmarks.corpus modules       # every .ko of Debian's arm64 6.1 image
+    python3 -m benchmarks.corpus openblas      # Debian's arm64 libopenblas.a (static archive)
+    python3 -m benchmarks.corpus openblas-loose  # its members as separate files
     python3 -m benchmarks.corpus status        # what is built, and how long it took
 
 Corpora live in ``$REACHSOLVE_CORPUS`` (default ``~/.cache/reachsolve-corpus``).
@@ -39,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -719,6 +722,147 @@ def fetch_modules() -> Path:
 
 
 # --------------------------------------------------------------------------
+# openblas, openblas-loose: Debian's arm64 OpenBLAS static archive, fetched as
+# modules is (private apt state), and the same archive's members as loose files
+
+OPENBLAS_PACKAGE = "libopenblas-pthread-dev"
+OPENBLAS_ARCHIVE_GLOB = "libopenblas*.a"
+OPENBLAS_LIBDIR = "usr/lib/aarch64-linux-gnu"
+
+
+def _pick_candidate(package: str) -> dict:
+    """The candidate version of *package* in the private arm64 index."""
+    show = _run(["apt-cache", *_apt_opts(), "show", "--no-all-versions", package],
+                env=_apt_env(), capture=True).stdout
+    pm = re.search(r"^Package: (\S+)", show, re.M)
+    vm = re.search(r"^Version: (\S+)", show, re.M)
+    am = re.search(r"^Architecture: (\S+)", show, re.M)
+    if not (pm and vm) or pm.group(1) != package:
+        raise CorpusError(f"no {package} in the arm64 index:\n{show[-2000:]}")
+    if am and am.group(1) != "arm64":
+        raise CorpusError(f"the candidate {package} {vm.group(1)} is for {am.group(1)}, not arm64")
+    print(f"  picked {package} {vm.group(1)} (the candidate)", flush=True)
+    return {"package": package, "version": vm.group(1), "why": "candidate (apt-cache show)"}
+
+
+def ar_members(data: bytes) -> list[tuple[str, bytes]]:
+    """The members of a GNU (System V) ar archive, in archive order, as (name, contents).
+
+    The global header is ``!<arch>\\n``; each member has a 60-byte header (name 16,
+    mtime 12, uid 6, gid 6, mode 8, size 10, ``\\x60\\n``) and its contents padded to
+    an even offset. ``/`` (and ``/SYM64/``) is the symbol table and ``//`` the
+    long-name table; a name ``/123`` is the one at offset 123 of that table, ended
+    by ``/\\n``; a short name ends with ``/``. Several members may share a name.
+    """
+    if not data.startswith(b"!<arch>\n"):
+        kind = "a thin archive" if data.startswith(b"!<thin>\n") else "not an ar archive"
+        raise CorpusError(f"{kind} (magic {data[:8]!r})")
+    pos, longnames, out = 8, b"", []
+    while pos < len(data):
+        if pos + 1 == len(data) and data[pos] == 0x0A:  # a final padding byte
+            break
+        hdr = data[pos:pos + 60]
+        if len(hdr) < 60 or hdr[58:60] != b"`\n":
+            raise CorpusError(f"bad ar member header at offset {pos:#x}")
+        raw = hdr[:16].decode("latin-1").rstrip(" ")
+        size = int(hdr[48:58].decode("ascii").strip())
+        body = data[pos + 60:pos + 60 + size]
+        if len(body) != size:
+            raise CorpusError(f"ar member at offset {pos:#x} runs past the end of the archive")
+        pos += 60 + size + (size & 1)
+        if raw in ("/", "/SYM64/"):
+            continue
+        if raw == "//":
+            longnames = body
+            continue
+        if raw.startswith("/") and raw[1:].isdigit():
+            off = int(raw[1:])
+            end = longnames.find(b"/\n", off)
+            if off >= len(longnames) or end < 0:
+                raise CorpusError(f"long name {raw!r} is outside the // table")
+            name = longnames[off:end].decode("utf-8", "surrogateescape")
+        elif raw.endswith("/"):
+            name = raw[:-1]
+        else:
+            raise CorpusError(f"ar member name {raw!r} is not in GNU form")
+        out.append((name, body))
+    return out
+
+
+def _find_openblas_archive(root: str) -> Path:
+    libdir = Path(root) / OPENBLAS_LIBDIR
+    found = sorted(p for p in libdir.rglob(OPENBLAS_ARCHIVE_GLOB)
+                   if p.is_file() and not p.is_symlink())
+    if len(found) != 1:
+        every = sorted(str(p.relative_to(root)) for p in libdir.rglob("*.a"))
+        raise CorpusError(f"expected one {OPENBLAS_ARCHIVE_GLOB} (not a symlink) under "
+                          f"{libdir}, found {found}; the .a files are {every}")
+    return found[0]
+
+
+def _collect_openblas(root: str, pick: dict, deb: str) -> dict:
+    out = cache_dir() / "openblas"
+    _rmtree(out)
+    out.mkdir(parents=True)
+    src = _find_openblas_archive(root)
+    dst = out / "libopenblas.a"
+    shutil.copyfile(src, dst)
+    members = ar_members(dst.read_bytes())
+    info = {"corpus": "openblas", "package": pick["package"], "version": pick["version"],
+            "deb": deb, "archive": str(src.relative_to(root)), "members": len(members),
+            "distinct_member_names": len({n for n, _ in members}),
+            "bytes": dst.stat().st_size}
+    (out / "info.json").write_text(json.dumps(info, indent=1) + "\n")
+    _log("openblas", f"{info['archive']}: {len(members)} members, {info['bytes']} bytes")
+    return info
+
+
+def fetch_openblas() -> Path:
+    corpus = "openblas"
+    _step(corpus, "packages", lambda: _ensure_packages(corpus, ("apt", "dpkg")),
+          stamped=False)
+    _step(corpus, "apt-update", _apt_update)
+    pick = _step(corpus, "pick", lambda: _pick_candidate(OPENBLAS_PACKAGE))
+    deb = _step(corpus, "download", lambda: _download_image(pick))
+    root = _step(corpus, "unpack", lambda: str(_extract_deb(deb, f"{OPENBLAS_PACKAGE}-arm64")))
+    _step(corpus, "collect", lambda: _collect_openblas(root, pick, deb))
+    return cache_dir() / corpus
+
+
+def _split_openblas() -> dict:
+    """openblas's archive as loose files members/NNNNN-<name>, numbered from 1 in
+    archive order (members share names, so ``ar x`` would overwrite some)."""
+    archive = cache_dir() / "openblas" / "libopenblas.a"
+    out = cache_dir() / "openblas-loose"
+    _rmtree(out)
+    (out / "members").mkdir(parents=True)
+    members = ar_members(archive.read_bytes())
+    rels = []
+    for i, (name, body) in enumerate(members, 1):
+        rel = f"members/{i:05d}-{name.replace('/', '_')}"
+        (out / rel).write_bytes(body)
+        rels.append(rel)
+    (out / "members.txt").write_text("\n".join(rels) + "\n")
+    source = json.loads((cache_dir() / "openblas" / "info.json").read_text())
+    names = Counter(n for n, _ in members)
+    info = {"corpus": "openblas-loose", "from": str(archive), "package": source["package"],
+            "version": source["version"], "members": len(rels),
+            "shared_names": sum(1 for n in names.values() if n > 1),
+            "bytes": sum(len(b) for _, b in members)}
+    (out / "info.json").write_text(json.dumps(info, indent=1) + "\n")
+    _log("openblas-loose", f"{len(rels)} member files ({info['shared_names']} names "
+                           f"occur more than once), {info['bytes']} bytes")
+    return info
+
+
+def split_openblas() -> Path:
+    corpus = "openblas-loose"
+    BUILDERS["openblas"]()
+    _step(corpus, "collect", _split_openblas)
+    return cache_dir() / corpus
+
+
+# --------------------------------------------------------------------------
 # CLI
 
 
@@ -726,7 +870,8 @@ BUILDERS = {"tiny": build_tiny, "tiny-prefix": lambda: build_prefix("tiny"), "mo
             "big": lambda: build_kernel("big"), "big-prefix": lambda: build_prefix("big"),
             "defconfig": lambda: build_kernel("defconfig"),
             "tiny-debug": lambda: build_kernel("tiny-debug"),
-            "tiny-debug-prefix": lambda: build_prefix("tiny-debug")}
+            "tiny-debug-prefix": lambda: build_prefix("tiny-debug"),
+            "openblas": fetch_openblas, "openblas-loose": split_openblas}
 
 
 def status() -> None:
@@ -745,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="+", metavar="NAME",
                     choices=[*CORPORA, "all", "status"],
-                    help="tiny, tiny-prefix, modules, all, or status")
+                    help=f"{', '.join(CORPORA)}, all, or status")
     args = ap.parse_args(argv)
     names: list[str] = []
     for n in args.names:

@@ -4,7 +4,8 @@
 Usage (from the repository root)::
 
     python3 -m benchmarks [--runs N] [--corpus tiny,tiny-prefix,tiny-debug,tiny-debug-prefix,
-                                      big,big-prefix,defconfig,modules,micro]
+                                      big,big-prefix,defconfig,modules,openblas,
+                                      openblas-loose,micro]
                           [--out benchmarks/results] [--jobs 2] [--modules-every K]
     python3 -m benchmarks --report-only [--date YYYY-MM-DD]   # redo the .md and .png
 
@@ -57,7 +58,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.corpus import corpus_path  # noqa: E402
 
 CORPORA = ("tiny", "tiny-prefix", "tiny-debug", "tiny-debug-prefix", "big", "big-prefix", "defconfig", "modules",
-           "micro")
+           "openblas", "openblas-loose", "micro")
 KERNEL_CORPORA = ("tiny", "tiny-prefix", "tiny-debug", "tiny-debug-prefix", "big", "big-prefix", "defconfig")
 #: The CLI with the library's source_lines=False: what reachsolve costs without reading
 #: DWARF line tables (run beside the plain CLI on kernels built with debug information).
@@ -413,6 +414,46 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
                      "executable (kernel symbols resolve to 0); the output is overwritten each time")
         notes.append("ld.lld per-module figures are sums over one process per module, so they "
                      "include one fork/exec per module")
+    elif name in ("openblas", "openblas-loose"):
+        base = corpus_path(name)
+        if base is None:
+            return None
+        archive = name == "openblas"
+        if archive:
+            inputs = [str(base / "libopenblas.a")]
+            what = inputs[0]
+        else:
+            rels = [l for l in (base / "members.txt").read_text().splitlines() if l.strip()]
+            inputs = [str(base / r) for r in rels]
+            what = f"<{len(inputs)} member files>"
+        prefix = rs + ["--jobs", str(args.jobs), "--format", "json", "-o", "OUT"]
+        batches = _batches(prefix, inputs)
+        reports, invs = [], []
+        for i, batch in enumerate(batches):
+            out = tmp / f"{name}-{i}.json"
+            reports.append(out)
+            invs.append(prefix[:-1] + [str(out)] + batch)
+        lld_prefix = ["ld.lld", "-r", *(["--whole-archive"] if archive else []), "-o", "/dev/null"]
+        lld_invs = [lld_prefix + b for b in _batches(lld_prefix, inputs)]
+        rd_invs = [["llvm-readelf", "-r", *b] for b in _batches(["llvm-readelf", "-r"], inputs)]
+        if len(batches) > 1 or len(lld_invs) > 1:
+            notes.append(f"reachsolve, ld.lld and llvm-readelf run in {len(batches)}, {len(lld_invs)} "
+                         f"and {len(rd_invs)} invocations (argument list too long for one); times "
+                         "summed, peak RSS is the max")
+        tools = [
+            Tool("reachsolve-free", f"reachsolve (free model) --jobs {args.jobs}", "reachsolve", invs,
+                 _q(prefix[:-1] + [str(reports[0])]) + f" {what}",
+                 (0, 1), snap, env, sample_tree=args.jobs > 1, reports=reports),
+            Tool("ld.lld", "ld.lld -r" + (" --whole-archive" if archive else ""), "ld.lld", lld_invs,
+                 f"{_q(lld_prefix)} {what}"),
+            Tool("llvm-readelf", "llvm-readelf -r", "llvm-readelf", rd_invs,
+                 f"llvm-readelf -r {what} >/dev/null"),
+        ]
+        notes.append("Debian's arm64 libopenblas-pthread-dev static archive"
+                     + ("" if archive else ", its members as separate files")
+                     + "; reachsolve uses the free model (a user-space library), ld.lld does one "
+                     "relocatable link of " + ("the whole archive" if archive else "all the member files")
+                     + " into /dev/null")
     elif name == "micro":
         objs = _assemble_fixtures(tmp / "micro")
         inputs = [str(o) for o in objs]
@@ -1037,7 +1078,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated, from {','.join(CORPORA)} (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--jobs", type=int, default=2,
-                    help="reachsolve --jobs for the modules corpus (default 2)")
+                    help="reachsolve --jobs for the modules and openblas corpora (default 2)")
     ap.add_argument("--modules-every", type=int, default=1, metavar="K",
                     help="modules: measure every K-th module of modules.txt only (default 1: all)")
     ap.add_argument("--date", default=_dt.date.today().isoformat(),

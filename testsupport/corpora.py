@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 CORPORA = ("tiny", "tiny-prefix", "modules", "big", "big-prefix", "defconfig", "tiny-debug",
-           "tiny-debug-prefix")
+           "tiny-debug-prefix", "openblas", "openblas-loose")
 #: The step whose stamp means "this corpus is complete".
 FINAL_STEP = {name: "collect" for name in CORPORA}
 
@@ -35,7 +35,9 @@ def corpus_path(name: str) -> Path | None:
     ``tiny``, ``tiny-prefix``, ``tiny-debug`` and ``tiny-debug-prefix``: a directory holding ``vmlinux.o``,
     ``vmlinux.lds``, ``config`` and ``info.json``.  ``modules``: a directory
     holding ``<kernel version>/kernel/**/*.ko``, ``modules.txt`` (one relative
-    path a line) and ``info.json``.
+    path a line) and ``info.json``. ``openblas``: ``libopenblas.a`` and ``info.json``.
+    ``openblas-loose``: that archive's members as ``members/NNNNN-<name>`` (numbered
+    from 1 in archive order), ``members.txt`` (one relative path a line) and ``info.json``.
     """
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}")
