@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from ..ir import (INF, PAGE, AllOf, AnyOf, Between, Bound, Constraint, Disjoint, Expr, Lin, Multiple, NotMultiple,
-                  Outside, PageDiff, Proved, Unknown, Var, Witness, constraint_vars)
+                  Outside, PageDiff, Proved, Unknown, Var, Witness)
 
 
 @lru_cache(maxsize=1)
@@ -55,15 +55,6 @@ def new_session() -> None:
     one is freed first, so two never coexist."""
     global _session
     _session = None
-    _terms.clear()
-
-
-# Constraints already translated in this session's context: the groups of one object share
-# most of their domain (the chain, the ASSERTs), and z3 hash-conses equal terms, so a
-# translation reused is the very formula built again (answers cannot change), minus the work.
-# Values: (formula, the z3 variables it uses by IR variable). Page() terms are not kept:
-# each gets fresh quotient variables.
-_terms: dict = {}
 
 
 def _context():
@@ -142,19 +133,6 @@ class _Builder:
         raise TypeError(e)
 
     def cons(self, c: Constraint):
-        keep = self.ctx is _session and not isinstance(c, (AnyOf, AllOf)) and not isinstance(
-            getattr(c, "expr", None), PageDiff)
-        if keep:
-            hit = _terms.get(c)
-            if hit is not None:
-                self.vars.update(hit[1])
-                return hit[0]
-        f = self._cons(c)
-        if keep:
-            _terms[c] = (f, {v: self.vars[v] for v in constraint_vars(c)})
-        return f
-
-    def _cons(self, c: Constraint):
         z3 = _z3()
         if isinstance(c, Between):
             x = self.expr(c.expr)
@@ -215,13 +193,10 @@ class Stats:
 
 def find(constraints: Sequence[Constraint], budget: Budget) -> Proved | Witness | Unknown:
     """Is there an assignment satisfying every constraint?"""
-    b = _Builder()
-    fs = [b.cons(c) for c in constraints]
-    return _check(b, fs + b.side, budget)
-
-
-def _check(b: _Builder, fs: list, budget: Budget) -> Proved | Witness | Unknown:
     z3 = _z3()
+    b = _Builder()
+    fs = [b.cons(c) for c in constraints] + b.side
+    vars = b.vars
     s = z3.SolverFor("QF_LIA", ctx=b.ctx)
     budget.apply(s)
     s.add(*fs)
@@ -230,7 +205,7 @@ def _check(b: _Builder, fs: list, budget: Budget) -> Proved | Witness | Unknown:
     if r == z3.unsat:
         return Proved()
     if r == z3.sat:
-        return _witness(s.model(), b.vars)
+        return _witness(s.model(), vars)
     return budget.gave_up(s.reason_unknown())
 
 
@@ -260,12 +235,11 @@ def optimum(expr: Expr, constraints: Sequence[Constraint], maximize: bool,
         return Unknown(f"expression is unbounded under the model ({val})")
     value = val.as_long()
     beyond = Outside(expr, -INF, value) if maximize else Outside(expr, value, INF)
-    w = _witness(o.model(), b.vars)
-    fs.append(b.cons(beyond))   # the same formulas (and Page quotients), plus beyond
-    confirm = _check(b, fs + b.side, budget)
+    confirm = find(list(constraints) + [beyond], budget)
     if not isinstance(confirm, Proved):
         return Unknown("solver optimum could not be confirmed" if isinstance(confirm, Witness)
                        else confirm.reason)
+    w = _witness(o.model(), b.vars)
     return Bound(value, w)
 
 
