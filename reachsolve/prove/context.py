@@ -54,7 +54,10 @@ class ObjectContext:
                 for sym, align in sorted(cols.symbol_alignment().items())]
         gots = {}
         tp_sites = False
+        present = set(np.unique(cols.rtype).tolist())
         for spec in sorted(BY_NUMBER.values(), key=lambda sp: sp.number):
+            if spec.number not in present:
+                continue
             rows = cols.rtype == spec.number
             tp_sites |= bool(spec.formula.tp_relative and rows.any())
             if not spec.formula.uses_got or not rows.any():

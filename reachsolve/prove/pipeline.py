@@ -253,7 +253,10 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
     if jobs > 1 and len(tasks) > 1:
         import concurrent.futures as cf
         with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = tell(pool.map(_analyze_blob, tasks, chunksize=1))
+            # Thousands of small archive members: a task per member costs more in the pool
+            # than the member itself; chunks keep both workers busy to the end.
+            chunk = max(1, min(64, len(tasks) // (jobs * 16)))
+            outcomes = tell(pool.map(_analyze_blob, tasks, chunksize=chunk))
     else:
         outcomes = tell(_analyze_blob(t) for t in tasks)
     calls = 0

@@ -11,6 +11,8 @@ before. So a site's verdict never depends on which path saw it.
 """
 from __future__ import annotations
 
+import functools
+
 from collections import Counter
 
 import numpy as np
@@ -32,8 +34,17 @@ SPAN, FIXED, PAGE_SPAN, PAGE_FIXED, ALIGNED, AS_LINKED = (ProofKind.SPAN, ProofK
                                                          ProofKind.PAGE_FIXED, ProofKind.ALIGNED, ProofKind.AS_LINKED)
 
 
+@functools.lru_cache(maxsize=8)
 def _type_tables(policy: LinkPolicy) -> dict[str, np.ndarray]:
-    """Per relocation type number: formula class, range, granule, veneer policy, name rank."""
+    """Per relocation type number: formula class, range, granule, veneer policy, name rank.
+    Made once per policy (an archive has thousands of objects under one), read-only."""
+    tables = _build_type_tables(policy)
+    for a in tables.values():
+        a.setflags(write=False)
+    return tables
+
+
+def _build_type_tables(policy: LinkPolicy) -> dict[str, np.ndarray]:
     klass = {Formula.PREL: _PREL, Formula.PAGE: _PAGE, Formula.ABS: _ABS}
     rank = {name: k for k, name in enumerate(sorted(BY_NAME))}
     return {"formula": by_type(lambda s: klass.get(s.formula, _OTHER), _OTHER, np.int8),

@@ -326,7 +326,12 @@ BY_NAME: Mapping[str, RelocSpec] = {s.name: s for s in CATALOGUE}
 # Types that carry no range check but are worth naming when a table holds them.
 _OTHER_NAMES = {0: "R_AARCH64_NONE", 256: "R_AARCH64_NONE", 299: "R_AARCH64_LDST128_ABS_LO12_NC",
                 314: "R_AARCH64_PLT32", 1024: "R_AARCH64_COPY", 1025: "R_AARCH64_GLOB_DAT",
-                1026: "R_AARCH64_JUMP_SLOT", 1027: "R_AARCH64_RELATIVE", 1032: "R_AARCH64_IRELATIVE"}
+                1026: "R_AARCH64_JUMP_SLOT", 1027: "R_AARCH64_RELATIVE", 1032: "R_AARCH64_IRELATIVE",
+                # the TLS descriptor sequence's other members (AAELF64 table 5-24)
+                560: "R_AARCH64_TLSDESC_LD_PREL19", 561: "R_AARCH64_TLSDESC_ADR_PREL21",
+                563: "R_AARCH64_TLSDESC_LD64_LO12", 564: "R_AARCH64_TLSDESC_ADD_LO12",
+                565: "R_AARCH64_TLSDESC_OFF_G1", 566: "R_AARCH64_TLSDESC_OFF_G0_NC",
+                567: "R_AARCH64_TLSDESC_LDR", 568: "R_AARCH64_TLSDESC_ADD", 569: "R_AARCH64_TLSDESC_CALL"}
 
 
 def type_name(number: int) -> str | None:
