@@ -208,8 +208,39 @@ def query(site: SiteResult, report: Report) -> SiteQuery:
             break
     else:
         raise KeyError(f"no range-checked relocation {site.reloc} at {site.section}+{site.offset:#x}")
-    model, value, violation, vars = site_terms(ob.frame.domain(ob.query_vars(s)), ob.expr(s), ob.violations(s))
+    view, s = _resolved_weak(ob, s, site)
+    model, value, violation, vars = site_terms(ob.frame.domain(ob.query_vars(s)), view.expr(s), view.violations(s))
     return SiteQuery(model, value, violation, site, vars, ob)
+
+
+def _resolved_weak(ob, s, site: SiteResult):
+    """A site whose undefined weak target the final link resolves is queried on the value the
+    linkers give it (as analyze decides it), not as if the symbol lay anywhere: the site with
+    S where they put it, under that linker's policy. ValueError when the selected linkers
+    resolve it differently (query one of them) or turn the instruction into a NOP."""
+    from dataclasses import replace
+
+    from .ir import page
+    from .target.policy import WEAK_NEXT, WEAK_NOP, WEAK_PAGE, WEAK_PLACE, label
+    rules = ob.weak_rules(s)
+    if rules is None:
+        return ob, s
+    kinds = {r for _, r in rules}
+    where = f"{site.file}: {site.reloc} at {site.section}+{site.offset:#x} to undefined weak {site.symbol}"
+    if len(kinds) > 1:
+        told = "; ".join(f"{label(p)}: S = {r}" for p, r in rules)
+        raise ValueError(f"{where}: the selected linkers resolve it differently ({told}); query a model of "
+                         f"one linker")
+    (rule,) = kinds
+    if rule == WEAK_NOP:
+        raise ValueError(f"{where}: {label(rules[0][0])} turns the call into a NOP, which has no value")
+    if rule == WEAK_PAGE:   # Page(Page(P) + A) - Page(P) = Page(A) = Page(P + Page(A)) - Page(P)
+        s2 = replace(s, anchor=("sec", s.section), sym_value=s.offset + page(s.addend) - s.addend)
+    elif rule in (WEAK_NEXT, WEAK_PLACE):
+        s2 = replace(s, anchor=("sec", s.section), sym_value=s.offset + (4 if rule == WEAK_NEXT else 0))
+    else:   # WEAK_ZERO
+        s2 = replace(s, anchor=None, sym_value=0)
+    return ob.for_weak(rules[0][0]), s2
 
 
 def emit_repro(report: Report, directory: str) -> dict[tuple, str]:

@@ -138,3 +138,35 @@ def test_a_weak_symbol_the_script_defines_takes_the_script_value(tmp_path):
     assert p.returncode != 0 and "out of range" in p.stderr   # 0x10400 + 0x100000 - 0x10000
     (s,) = analyze([str(obj)], linker_script=str(lds), placement="as-linked", final_link="static").all_sites()
     assert s.verdict == "broken" and "undefined weak" not in s.reason and s.as_linked == 0x100400, s.reason
+
+
+@pytest.mark.parametrize("linker", ["lld", "bfd"])
+@pytest.mark.parametrize("src", FILES, ids=[p.stem for p in FILES])
+def test_query_of_a_resolved_weak_site_agrees_with_its_verdict(src, linker, tmp_path):
+    """The library's query() of such a site is over the value the linker gives it: its
+    failure is satisfiable exactly when the site is not robust (GNU ld's b/bl NOP has none)."""
+    from reachsolve import query
+    from reachsolve.prove.backend import solve
+    obj = assemble(src, tmp_path)
+    r = analyze([str(obj)], "free", image_base=0x10000, image_max=16 << 20, linker=linker, final_link="static",
+                keep_objects=True)
+    for s in r.all_sites():
+        if "undefined weak" not in s.reason:
+            continue
+        try:
+            q = query(s, r)
+        except ValueError as exc:
+            assert linker == "bfd" and s.reloc in ("R_AARCH64_CALL26", "R_AARCH64_JUMP26"), exc
+            assert "NOP" in str(exc)
+            continue
+        fails = solve(q.model + [q.violation])
+        assert (type(fails).__name__ == "Proved") == (s.verdict == "robust"), (s.reloc, s.offset, s.verdict)
+
+
+def test_query_refuses_a_weak_site_the_linkers_resolve_differently(tmp_path):
+    from reachsolve import query
+    obj = assemble(HERE / "weak_overflow.S", tmp_path)
+    r = analyze([str(obj)], "free", image_base=0x10000, image_max=16 << 20, final_link="static")
+    s = next(s for s in r.all_sites() if s.reloc == "R_AARCH64_CONDBR19")
+    with pytest.raises(ValueError, match="resolve it differently .*ld.lld: S = next; GNU ld: S = place"):
+        query(s, r)
