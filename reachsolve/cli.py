@@ -55,7 +55,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--linker", choices=("lld", "bfd", "both", "module"), default=None,
                    help="whose limits apply (default: the model's; both = ld.lld and GNU ld)")
     p.add_argument("--defsym", action="append", default=None, metavar="NAME=EXPR",
-                   help="define a symbol as the linkers' --defsym does (with a linker script; repeatable)")
+                   help="define a symbol as the linkers' --defsym does (repeatable)")
     p.add_argument("--final-link", choices=("static", "pie", "shared"), default=None, metavar="TYPE",
                    help="the output type of the final link (static, pie, shared): undefined weak references are "
                         "decided on the value the linkers give them; default: open world")

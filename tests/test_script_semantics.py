@@ -234,9 +234,31 @@ def test_bad_defsym_is_one_line_and_exit_2(objdir, args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in p.stderr, p.stderr
 
 
-def test_defsym_needs_a_script_and_model_file_errors(tmp_path):
-    with pytest.raises(ModelError, match="--defsym: needs ordered or as-linked placement"):
-        analyze([], defsym=["X=1"])
+@pytest.mark.parametrize("value, verdict", [("0xa", "robust"), ("0xffff", "robust"), ("0x10000", "broken"),
+                                            ("sub_word+0x1000", "vulnerable")])
+def test_defsym_under_free_placement(objdir, tmp_path, value, verdict):
+    """With no script, --defsym still gives the symbol its value: a number is fixed (robust or
+    broken, as both linkers find with any script), an object symbol plus a number moves with
+    its section. IMAGE_WORDS=1 keeps the other word out of the way."""
+    obj = assemble(HERE / "defsym.S", objdir)
+    defs = [f"EFI_SUBSYSTEM={value}", "IMAGE_WORDS=1"]
+    r = analyze([str(obj)], defsym=defs)
+    assert not r.errors, r.errors
+    sub = {s.offset: s for s in r.all_sites() if s.section == ".data"}[0]
+    assert sub.verdict == verdict, sub.reason
+    assert any("EFI_SUBSYSTEM has the value --defsym gives it" in a for a in r.files[0].assumptions)
+    if "+" not in value:
+        for ld in ("lld", "bfd"):
+            p = link(ld, obj, "SECTIONS { . = 0x10000; .text : { *(.text) } .data : { *(.data) } }\n",
+                     tmp_path / ld, extra=[f"--defsym={d}" for d in defs])
+            assert (p.returncode != 0) == (verdict == "broken"), (ld, p.stderr)
+
+
+def test_defsym_model_file_errors(tmp_path):
+    r = analyze([str(assemble(HERE / "defsym.S", tmp_path))], defsym=["EFI_SUBSYSTEM=ALIGN(sub_word, 8)",
+                                                                       "IMAGE_WORDS=1"])
+    (e,) = r.errors   # the object's error: one line naming the option and the symbol
+    assert "--defsym: EFI_SUBSYSTEM: under free placement" in e.message and "linker script" in e.message
     m = tmp_path / "m.toml"
     m.write_text('placement = "as-linked"\nscript = "SECTIONS { .text : { *(.text) } }"\n[defsym]\nX = "1 +"\n')
     with pytest.raises(ModelError, match=r"m\.toml:4: defsym X X=1 \+: expected an expression"):

@@ -22,7 +22,7 @@ from typing import AbstractSet as Set, Iterable, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
-from ..ir import BASE, INF, Between, Constraint, Disjoint, Lin, Multiple, Var
+from ..ir import BASE, INF, Between, Constraint, Disjoint, Lin, Multiple, PageDiff, Var
 from ..target.catalogue import TCB_SIZE, TP_VAR, thread_pointer
 from .options import ADDRESS_SPACE, LayoutModel
 
@@ -132,8 +132,9 @@ class FreeFrame:
     """The free model: every slot anywhere in one bounded image, aligned and disjoint."""
 
     def __init__(self, model: LayoutModel, sections: Mapping[int, Slot], extra: Mapping[Var, Slot] = {},
-                 tls: TlsSegment | None = None):
+                 tls: TlsSegment | None = None, defined: Mapping[Var, Lin] = {}):
         self.model = model
+        self._defined = dict(defined)  # undefined symbols --defsym gives a value: terms, not slots
         self.slots: dict[Var, Slot] = {("sec", i): s for i, s in sections.items()}
         self.slots.update(extra)
         self.base_fixed = model.image_base is not None
@@ -142,8 +143,25 @@ class FreeFrame:
         self.unsettled: frozenset | set = frozenset()  # see OrderedFrame
 
     def subst(self, e):
-        """A site value over this frame's variables (the free model has no script symbols)."""
-        return e
+        """A site value over this frame's variables: a --defsym'd symbol is its term."""
+        if not self._defined:
+            return e
+        if isinstance(e, PageDiff):
+            return PageDiff(self._subst_lin(e.a), self._subst_lin(e.b))
+        return self._subst_lin(e)
+
+    def _subst_lin(self, e: Lin) -> Lin:
+        if not any(v in self._defined for v, _ in e.coeffs):
+            return e
+        out = Lin.of(e.const)
+        for v, c in e.coeffs:
+            t = self._defined.get(v, Lin.var(v))
+            out = out + Lin(tuple((w, k * c) for w, k in t.coeffs), t.const * c)
+        return out
+
+    def bound(self, var: Var) -> bool:
+        """Does --defsym give this undefined symbol its value?"""
+        return var in self._defined
 
     def value(self, t: Lin, env: Mapping[Var, int]) -> int:
         return t.evaluate(env)
@@ -320,6 +338,8 @@ class FreeFrame:
                 return None
         if self.tls is not None:
             self._complete_tls(env, partial, base, end)
+        for v, t in self._defined.items():
+            env[v] = t.evaluate(env)
         return env
 
     def _complete_tls(self, env: dict, partial: Mapping[Var, int], base: int, end: int) -> None:

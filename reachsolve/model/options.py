@@ -72,8 +72,9 @@ class LayoutModel:
                                  f"use reachsolve.load_model({self.name!r})")
 
     def _check_defsym(self) -> None:
-        """Each --defsym must read as the linkers read it; it gives a symbol a value in the
-        script's terms, so it needs a script (under free placement nothing evaluates it)."""
+        """Each --defsym must read as the linkers read it (its value is computed per object:
+        under a script in the script's terms, under free placement over numbers and the
+        object's own symbols)."""
         if not self.defsym:
             return
         from ..script.parser import ScriptError, parse_defsym
@@ -84,9 +85,6 @@ class LayoutModel:
                 raise ModelError(f"{origin} {text}: {exc.message} (column {exc.col})") from None
             if cmd.target != name:
                 raise ModelError(f"{origin}: defines {cmd.target}, not {name}")
-        if self.script is None:
-            raise ModelError(f"{self.defsym[0][2]}: needs ordered or as-linked placement with a linker "
-                             f"script; under free placement an undefined symbol lies anywhere in the image")
 
     @property
     def profiles(self) -> tuple[str, ...]:

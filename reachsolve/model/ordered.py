@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..errors import ModelError
-from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, PageDiff, Var, constraint_vars, holds
+from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, Var, constraint_vars, holds
 from ..script.chain import ScriptLayout
 from ..target.catalogue import TP_VAR
 from ..target.policy import GOT_HEADER
@@ -48,7 +48,7 @@ class OrderedFrame(FreeFrame):
                 self._sym_terms[var] = t
         free.update(extra)
         super().__init__(model, {i: s for i, s in sections.items()
-                                 if ("sec", i) in layout.pos or i in layout.orphans}, free)
+                                 if ("sec", i) in layout.pos or i in layout.orphans}, free, defined=self._sym_terms)
         if tls is not None:
             self.tls = self._tls_segment(layout, tls)
         self.L = layout
@@ -151,27 +151,9 @@ class OrderedFrame(FreeFrame):
         """TP as linked: the segment starts at the object's first TLS section (this build)."""
         return self.tls.tp_of(self.as_linked, self.as_linked[self.first])
 
-    # -- symbols of the object that the script defines ---------------------------------
-    def bound(self, var: Var) -> bool:
-        """Does the script define this undefined symbol of the object?"""
-        return var in self._sym_terms
-
+    # -- symbols of the object that the script defines (subst and bound: FreeFrame's) ------
     def value(self, t: Lin, env: Mapping[Var, int]) -> int:
         return self.L.value(t, env)
-
-    def subst(self, e):
-        if isinstance(e, PageDiff):
-            return PageDiff(self._subst_lin(e.a), self._subst_lin(e.b))
-        return self._subst_lin(e)
-
-    def _subst_lin(self, e: Lin) -> Lin:
-        if not any(v in self._sym_terms for v, _ in e.coeffs):
-            return e
-        out = Lin.of(e.const)
-        for v, c in e.coeffs:
-            t = self._sym_terms.get(v, Lin.var(v))
-            out = out + Lin(tuple((w, k * c) for w, k in t.coeffs), t.const * c)
-        return out
 
     # -- distances -----------------------------------------------------------------------
     def mind(self, a: Var, b: Var) -> int:

@@ -21,7 +21,7 @@ from ..model.ordered import OrderedFrame
 from ..objfile.elf import SHF_TLS, SHT_NOBITS, STB_WEAK, SYM_UNDEF, ObjectFile
 from ..objfile.sites import SYM_ANCHOR, Site, SiteColumns, got_var
 from ..report.document import assumption_id
-from ..script.chain import ScriptLayout
+from ..script.chain import DefsymTerms, ScriptLayout
 from ..target.catalogue import BY_NUMBER, TP_VAR
 from ..target.policy import GOT_HEADER, got_sections, weak_modelled, weak_preemptible
 
@@ -103,8 +103,13 @@ class ObjectContext:
                 self._assume(("got",), f"GOT slots lie anywhere in the image ({why}), so GOT-relative sites have "
                                        f"no as-linked value")
         else:
-            self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms}, **gots}, tls)
-            bound = lambda v: False  # noqa: E731
+            defs = {}   # --defsym with no script: those symbols are terms, not slots
+            if model.defsym:
+                terms = DefsymTerms(obj, model.defsym)
+                defs = {v: t for v, name, _ in syms if (t := terms.defined(name)) is not None}
+            self.frame = FreeFrame(model, secs, {**{v: s for v, _, s in syms if v not in defs}, **gots}, tls,
+                                   defined=defs)
+            bound = self.frame.bound
             if gots:
                 self._assume(("got",), "each GOT slot a site uses is an 8-byte, 8-aligned entry anywhere in the "
                                        "image (the linker's .got is placed like a section)")
@@ -116,7 +121,8 @@ class ObjectContext:
             if not bound(var):
                 self._assume(var, f"undefined {slot.label} lies in the image, aligned to {slot.align}")
             else:
-                self._assume(var, f"{slot.label} has the value the script gives it (no input defines it)")
+                self._assume(var, f"{slot.label} has the value {'the script' if self.layout else '--defsym'} "
+                                  f"gives it (no input defines it)")
         weak_rows = cols.weak & (cols.kind == SYM_ANCHOR)
         self._bound = bound  # symbols the script defines: neither open nor resolved as undefined
         self.resolved_weak = self._resolve_weak(weak_rows)

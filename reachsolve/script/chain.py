@@ -306,3 +306,38 @@ class ScriptLayout(SymbolTerms):
             return
         self._point(". = (expression)", out or "", fixed=expr)
         self.items[-1].gap = False
+
+
+class DefsymTerms(SymbolTerms):
+    """--defsym (and a model's [defsym]) with no script (free placement): each symbol a term
+    over numbers, the other such symbols and the object's own global definitions (a section,
+    a layout variable there, plus an offset), evaluated as the linkers do (64-bit)."""
+
+    def __init__(self, obj: ObjectFile, defsym: tuple):
+        self.obj, self.path = obj, "--defsym"
+        self.symbols: dict[str, SymDef] = {}
+        self.pos: dict = {}
+        self.orphans = {s.index for s in obj.sections if s.alloc}  # every section is a variable
+        self.discarded: set = set()
+        self.out_start: dict = {}
+        self.out_end: dict = {}
+        self.aux: dict = {}
+        self._terms: dict = {}
+        self._busy: set = set()
+        self._at, self._src = (0, 0), None
+        self._objsyms = ScriptLayout._object_symbols(self)
+        for name, text, origin in defsym:
+            cmd = parse_defsym(text, origin)
+            self.symbols[name] = SymDef(cmd.expr, None, False, cmd.line, cmd.col, origin)
+
+    def defined(self, name: str) -> Lin | None:
+        """The value --defsym gives ``name``, or None; a ModelError if the free model cannot
+        follow it (a masked or aligned section address needs a script's auxiliary terms)."""
+        d = self.symbols.get(name)
+        if d is None:
+            return None
+        t = self.symbol_term(name)
+        if any(v[0] != "sec" for v in t.vars):
+            raise ModelError(f"{d.origin}: {name}: under free placement a --defsym value must be a number or "
+                             f"an object symbol plus a number; this one needs a linker script's layout")
+        return t
