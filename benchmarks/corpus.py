@@ -709,16 +709,21 @@ def _collect_modules(root: str, pick: dict, deb: str) -> dict:
     return info
 
 
-def fetch_modules() -> Path:
-    corpus = "modules"
+def _fetch_arm64(corpus: str, pick_fn, unpack_fn, collect_fn) -> Path:
+    """The steps of a corpus taken from one arm64 .deb: a private apt state, the package
+    picked, downloaded, unpacked, and what the corpus needs collected from it."""
     _step(corpus, "packages", lambda: _ensure_packages(corpus, ("apt", "dpkg")),
           stamped=False)
     _step(corpus, "apt-update", _apt_update)
-    pick = _step(corpus, "pick", _pick_image)
+    pick = _step(corpus, "pick", pick_fn)
     deb = _step(corpus, "download", lambda: _download_image(pick))
-    root = _step(corpus, "unpack", lambda: _unpack_image(deb))
-    _step(corpus, "collect", lambda: _collect_modules(root, pick, deb))
+    root = _step(corpus, "unpack", lambda: unpack_fn(deb))
+    _step(corpus, "collect", lambda: collect_fn(root, pick, deb))
     return cache_dir() / corpus
+
+
+def fetch_modules() -> Path:
+    return _fetch_arm64("modules", _pick_image, _unpack_image, _collect_modules)
 
 
 # --------------------------------------------------------------------------
@@ -818,15 +823,8 @@ def _collect_openblas(root: str, pick: dict, deb: str) -> dict:
 
 
 def fetch_openblas() -> Path:
-    corpus = "openblas"
-    _step(corpus, "packages", lambda: _ensure_packages(corpus, ("apt", "dpkg")),
-          stamped=False)
-    _step(corpus, "apt-update", _apt_update)
-    pick = _step(corpus, "pick", lambda: _pick_candidate(OPENBLAS_PACKAGE))
-    deb = _step(corpus, "download", lambda: _download_image(pick))
-    root = _step(corpus, "unpack", lambda: str(_extract_deb(deb, f"{OPENBLAS_PACKAGE}-arm64")))
-    _step(corpus, "collect", lambda: _collect_openblas(root, pick, deb))
-    return cache_dir() / corpus
+    return _fetch_arm64("openblas", lambda: _pick_candidate(OPENBLAS_PACKAGE),
+                        lambda deb: str(_extract_deb(deb, f"{OPENBLAS_PACKAGE}-arm64")), _collect_openblas)
 
 
 def _split_openblas() -> dict:

@@ -280,6 +280,15 @@ class Tool:
     unexpected: list[dict] = field(default_factory=list)
 
 
+def _report_runs(prefix: list[str], inputs: list[str], tmp: Path, name: str):
+    """(batches, report paths, command lines): *prefix* ends in "-o OUT"; each batch of
+    *inputs* writes its own report ``<name>-<i>.json`` in *tmp*."""
+    batches = _batches(prefix, inputs)
+    reports = [tmp / f"{name}-{i}.json" for i in range(len(batches))]
+    invs = [prefix[:-1] + [str(out)] + batch for out, batch in zip(reports, batches)]
+    return batches, reports, invs
+
+
 def _batches(prefix: list[str], files: list[str]) -> list[list[str]]:
     """Split *files* into command lines that fit in ARG_MAX (with room to spare)."""
     limit = os.sysconf("SC_ARG_MAX") // 2 - sum(len(k) + len(v) + 2 for k, v in os.environ.items())
@@ -387,12 +396,7 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
         inputs = [str(base / r) for r in rels]
         prefix = rs + ["--model", "arm64-module", "--jobs", str(args.jobs), "--format", "json",
                        "-o", "OUT"]
-        batches = _batches(prefix, inputs)
-        reports, invs = [], []
-        for i, batch in enumerate(batches):
-            out = tmp / f"modules-{i}.json"
-            reports.append(out)
-            invs.append(prefix[:-1] + [str(out)] + batch)
+        batches, reports, invs = _report_runs(prefix, inputs, tmp, "modules")
         if len(batches) > 1:
             notes.append(f"reachsolve and llvm-readelf run in {len(batches)} invocations "
                          "(argument list too long for one); times summed, peak RSS is the max")
@@ -427,12 +431,7 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
             inputs = [str(base / r) for r in rels]
             what = f"<{len(inputs)} member files>"
         prefix = rs + ["--jobs", str(args.jobs), "--format", "json", "-o", "OUT"]
-        batches = _batches(prefix, inputs)
-        reports, invs = [], []
-        for i, batch in enumerate(batches):
-            out = tmp / f"{name}-{i}.json"
-            reports.append(out)
-            invs.append(prefix[:-1] + [str(out)] + batch)
+        batches, reports, invs = _report_runs(prefix, inputs, tmp, name)
         lld_prefix = ["ld.lld", "-r", *(["--whole-archive"] if archive else []), "-o", "/dev/null"]
         lld_invs = [lld_prefix + b for b in _batches(lld_prefix, inputs)]
         rd_invs = [["llvm-readelf", "-r", *b] for b in _batches(["llvm-readelf", "-r"], inputs)]
