@@ -60,6 +60,20 @@ def test_jobs_and_hash_seed_do_not_change_json_or_sarif(objdir, fmt):
     assert len(outs) == 1
 
 
+def test_many_objects_in_pool_chunks_give_the_same_report(objdir, tmp_path):
+    """Enough objects that the pool sends them in chunks of several (pipeline.analyze)."""
+    import shutil
+    objs = []
+    for k in range(24):
+        for o in _objs(objdir)[:4]:
+            dst = tmp_path / f"{k:02d}-{os.path.basename(o)}"
+            shutil.copyfile(o, dst)
+            objs.append(str(dst))
+    outs = {subprocess.run([sys.executable, "-m", "reachsolve", "check", "--jobs", jobs, "--format", "json", *objs],
+                           capture_output=True).stdout for jobs in ("1", "2")}
+    assert len(outs) == 1 and len(objs) // (2 * 16) >= 2
+
+
 def test_sarif_is_deterministic_and_lists_failing_sites(objdir):
     objs = _objs(objdir)
     runs = [subprocess.run([sys.executable, "-m", "reachsolve", "check", "--format", "sarif", *objs],
