@@ -316,3 +316,61 @@ def test_margin_counts_padding_an_alignment_absorbs(objdir):
     for need in (1, 4, 0x1000):
         assert ob.frame.input_margin(a, c, need) == 0xffc
     assert ob.frame.input_margin(a, c, 0x1001) == 0x1ffc
+
+
+TBSS = """\t.text
+\t.globl\t_start
+_start:\tmovz\tx0, #:tprel_g0:b
+\tadr\tx0, d
+\t.section .tbss.a,"awT",%nobits
+\t.p2align 8
+\t.zero\t0x100
+\t.section .tbss.b,"awT",%nobits
+\t.p2align 4
+b:\t.zero\t16
+\t.data
+d:\t.quad\t0
+"""
+
+
+@pytest.mark.parametrize("script, message", [
+    ("SECTIONS { . = 0x40000000; .text : { *(.text) } .tbss : { *(.tbss.a) *(.data) } }",
+     "cannot follow .data after the TLS NOBITS input .tbss.a in .tbss"),
+    ("SECTIONS { . = 0x40000000; .text : { *(.text) } .tbss : { *(.tbss.a) } .data : { *(.data) } }",
+     "cannot follow what comes after the .tbss output section .tbss"),
+    ("SECTIONS { . = 0x40000000; .text : { *(.text) } .data : { *(.data) } .tbss 0x50000000 : { *(.tbss.a) } }",
+     "cannot follow the address of the .tbss output section .tbss: ld.lld ignores it"),
+])
+def test_tbss_layouts_the_chain_cannot_follow_are_errors(tmp_path, script, message):
+    """ld.lld 14 lays TLS NOBITS out apart from the location counter: .data after a .tbss
+    output section starts where .text ends, not after the .tbss and its 256-byte alignment;
+    two .tbss inputs lie one after the other; a .tbss address is ignored. Where the chain
+    would place things elsewhere, the object gets a one-line error instead of a verdict."""
+    src = tmp_path / "t.S"
+    src.write_text(TBSS)
+    obj = assemble(src, tmp_path)
+    lds = tmp_path / "t.lds"
+    lds.write_text(script + "\n")
+    r = analyze([str(obj)], linker_script=str(lds), placement="as-linked", linker="lld")
+    (e,) = r.errors
+    assert message in e.message and "t.lds:1:" in e.message, e.message
+    if "comes after" in message:   # the measured fact behind it
+        p = link("lld", obj, script + "\n", tmp_path / "lld")
+        assert p.returncode == 0, p.stderr
+        syms = nm(tmp_path / "lld" / "lld.out")
+        assert syms["d"] == 0x40000008, hex(syms["d"])   # .text is 8 bytes; the .tbss moves nothing
+
+
+def test_a_second_tbss_input_of_an_output_section_is_unknown(tmp_path):
+    """ld.lld lays .tbss.a and .tbss.b out one after the other (b at TLS offset 0x100 past
+    a's); the chain gives TLS NOBITS input no room, so a site that uses .tbss.b is unknown."""
+    src = tmp_path / "t.S"
+    src.write_text(TBSS)
+    obj = assemble(src, tmp_path)
+    lds = tmp_path / "t.lds"
+    lds.write_text("SECTIONS { . = 0x40000000; .text : { *(.text) } .data : { *(.data) } "
+                   ".tbss : { *(.tbss.a) *(.tbss.b) } }\n")
+    r = analyze([str(obj)], linker_script=str(lds), placement="as-linked", linker="lld")
+    assert not r.errors, r.errors
+    site = {s.offset: s for s in r.all_sites()}[0]
+    assert site.verdict == "unknown" and "follows another TLS NOBITS input section" in site.reason, site.reason

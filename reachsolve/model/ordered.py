@@ -280,7 +280,8 @@ class OrderedFrame(FreeFrame):
             align = np.ones(n, dtype=np.int64)
             for v, k in self.L.pos.items():
                 it = self.L.items[k]
-                if v[0] == "sec" and 0 <= v[1] < n and self.eff_align[k] < self.LIMIT:
+                if v[0] == "sec" and 0 <= v[1] < n and self.eff_align[k] < self.LIMIT \
+                        and v[1] not in self.L.tbss_shadowed:
                     inchain[v[1]], pos[v[1]], align[v[1]] = True, k, self.eff_align[k]
             prefix = np.array(self.prefix, dtype=object)
             if max(self.prefix) >= self.LIMIT or min(self.prefix) < 0:

@@ -324,6 +324,10 @@ class ObjectContext:
         t = site.target_section
         if t is not None and t in self.layout.discarded:
             return f"the target section {self.obj.sections[t].name} is discarded by the script"
+        for i in (site.section, t):
+            if i is not None and i in self.layout.tbss_shadowed:
+                return (f"{self.obj.sections[i].name} follows another TLS NOBITS input section in its output "
+                        f"section: ld.lld lays them out one after another, the layout model gives them one place")
         return None
 
     def query_vars(self, site: Site) -> set:

@@ -113,7 +113,8 @@ class _Context:
             nsec = self.counts[0]
             self.addr = np.zeros(nsec, dtype=_U64)
             self.placed = np.zeros(nsec, dtype=bool)
-            unsettled = ob.frame.unsettled  # no one as-linked address (the linkers differ)
+            # no one as-linked address (the linkers differ), or none the chain can give
+            unsettled = ob.frame.unsettled | {("sec", i) for i in ob.layout.tbss_shadowed}
             for v, a in ob.feasible.items():
                 if v[0] == "sec" and 0 <= v[1] < nsec and 0 <= a < (1 << 64) and v not in unsettled:
                     self.addr[v[1]], self.placed[v[1]] = a, True

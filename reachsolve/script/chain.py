@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import Lin, Var
-from ..objfile.elf import STB_LOCAL, SYM_COMMON, SYM_UNDEF, ObjectFile
+from ..objfile.elf import SHF_TLS, SHT_NOBITS, STB_LOCAL, SYM_COMMON, SYM_UNDEF, ObjectFile
 from . import ast as L
 from .match import assign, synthetic_spec
 from .parser import parse_defsym
@@ -87,6 +87,9 @@ class ScriptLayout(SymbolTerms):
         self.aux: dict[Var, Aux] = {}
         self._npoints = 0
         self._out_start_var = None
+        self._tbss_in: dict[str, list] = {}   # per output section: its input, a .tbss by name
+        self._tbss_out = ""                   # a .tbss output section already walked
+        self.tbss_shadowed: set[int] = set()  # .tbss inputs placed where the chain cannot say
         self._at = (0, 0)  # the statement being read, for errors inside its expressions
         self._gap = False
         self._gap_from: list[str] = []
@@ -177,6 +180,13 @@ class ScriptLayout(SymbolTerms):
 
     def _statement(self, st, out: str | None) -> None:
         self._at = (getattr(st, "line", 0), getattr(st, "col", 0))
+        if self._tbss_out and out is None and not isinstance(st, L.Assert):
+            # ld.lld lays a .tbss output section out apart from the location counter: what
+            # follows starts where the counter was before it (its size, alignment and inner
+            # statements do not move it); the chain cannot say that.
+            raise self._err(st, f"the layout model cannot follow what comes after the .tbss output section "
+                                f"{self._tbss_out} (ld.lld does not advance the location counter over TLS "
+                                f"NOBITS input); place it last in SECTIONS")
         if isinstance(st, L.OutputSection):
             self._output(st)
         elif isinstance(st, L.Assign):
@@ -191,6 +201,7 @@ class ScriptLayout(SymbolTerms):
             text = _spec_text(st)
             for idx, _ in self.members[k]:
                 sec = self.obj.sections[idx]
+                self._tbss_check(sec, out, st)
                 self._push(Item(("sec", idx), sec.footprint, sec.align, self._gap, sec.name, out or "", text))
                 self._gap = True  # the section may grow in another configuration
                 self._gap_from = [text]
@@ -220,6 +231,20 @@ class ScriptLayout(SymbolTerms):
             return
         else:
             raise self._err(st, f"{type(st).__name__} is not supported inside SECTIONS by the layout model")
+
+    def _tbss_check(self, sec, out: str | None, st) -> None:
+        """TLS NOBITS input takes no address space in the chain (gABI), so in an output section
+        a second .tbss input shares the first's place, while ld.lld lays them out one after
+        another in the TLS block: sites that use a later one are left unknown (``shadowed``).
+        Other input after a .tbss in the same output section would be misplaced: an error."""
+        tls_bss = sec.type == SHT_NOBITS and bool(sec.flags & SHF_TLS)
+        seen = self._tbss_in.setdefault(out or "", [])
+        if seen and seen[-1] is not None:
+            if not tls_bss:
+                raise self._err(st, f"the layout model cannot follow {sec.name} after the TLS NOBITS input "
+                                    f"{seen[-1]} in {out}: ld.lld gives {seen[-1]} room there, the chain none")
+            self.tbss_shadowed.add(sec.index)
+        seen.append(sec.name if tls_bss else None)
 
     def _has_alloc(self, body) -> bool:
         k = self._spec_index
@@ -268,6 +293,11 @@ class ScriptLayout(SymbolTerms):
         if self._gap:
             self._point(f"end of {name}", name, 1)
         self.out_end[name] = self._dot
+        if any(x is not None for x in self._tbss_in.get(name, ())):
+            if st.address is not None:   # measured: ld.lld 14 puts it at the location counter
+                raise self._err(st, f"the layout model cannot follow the address of the .tbss output section "
+                                    f"{name}: ld.lld ignores it")
+            self._tbss_out = name
 
     def _assign(self, st: L.Assign, out: str | None, top: bool = False) -> None:
         expr = st.expr
