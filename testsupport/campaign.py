@@ -8,6 +8,7 @@ tests/test_soundness.py; benchmarks/soundness.py runs longer campaigns.
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import random
 import re
@@ -19,8 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .oracle import (ABS_TYPES, IMAGE_BASE, IMAGE_MAX, LLD, PAGE, PAGE_TYPES, Layout, LinkResult, fits, lld_link,
-                     lld_rejects, problems, read, script, value)
+from .oracle import (ABS_TYPES, IMAGE_BASE, IMAGE_MAX, LLD, PAGE, PAGE_TYPES, TPREL_TYPES, Layout, LinkResult, fits,
+                     link_layout, link_text, lld_link, lld_rejects, map_layout, problems, read, script, value, with_tp)
 from .randobj import generate, sample_layout
 from .toolchain import assemble_text, tool
 
@@ -49,10 +50,16 @@ class Tally:
     sites_by_kind: Counter = field(default_factory=Counter)  # disagreement kind -> distinct sites
     gave_up: int = 0             # rejections at sites the solver gave up on (not disagreements)
     incomplete: int = 0          # rejections at sites left unknown because a completion failed (likewise)
+    # counterexamples (objects with TLS) that reachsolve's own script (report.repro.linker_script)
+    # does not make with ld.lld 14: a .tbss address ld.lld ignores, no TP below the object's
+    # own, a section between two .tdata output sections (ld.lld refuses the script). Checked
+    # instead through this harness's script, counted apart: not a disagreement.
+    repro_unmade: int = 0
     examples: list = field(default_factory=list)     # a few disagreements per kind, to reproduce
     seconds: float = 0.0
 
-    COUNTS = ("objects", "sites", "layouts", "checks", "ce_checks", "lld_rejections", "gave_up", "incomplete")
+    COUNTS = ("objects", "sites", "layouts", "checks", "ce_checks", "lld_rejections", "gave_up", "incomplete",
+              "repro_unmade")
 
     def add(self, other: "Tally", keep: int = 3) -> None:
         for k in self.COUNTS:
@@ -69,12 +76,17 @@ class Tally:
     def disagreements(self) -> int:
         return sum(self.kinds.values())
 
+    @property
+    def tls_checks(self) -> int:
+        return sum(n for (ty, k), n in self.by_type.items() if k == "checks" and ty in TPREL_TYPES)
+
     def summary(self) -> dict:
         return {"objects": self.objects, "sites": self.sites, "layouts": self.layouts,
                 "site_layout_checks": self.checks, "counterexamples_checked": self.ce_checks,
                 "lld_rejections": self.lld_rejections, "verdicts": dict(sorted(self.verdicts.items())),
                 "layout_modes": dict(sorted(self.modes.items())), "solver_gave_up": self.gave_up,
                 "unknown_incomplete_rejected": self.incomplete,
+                "counterexamples_repro_script_does_not_make_tls": self.repro_unmade,
                 "unknown_reasons": dict(self.unknown_reasons.most_common()),
                 "by_type": {ty: {k: n for (t2, k), n in sorted(self.by_type.items()) if t2 == ty}
                             for ty in sorted({ty for ty, _ in self.by_type})},
@@ -89,6 +101,8 @@ class Tally:
 
     def explain(self) -> str:
         out = [f"{k}: {n} checks at {self.sites_by_kind[k]} sites" for k, n in sorted(self.kinds.items())]
+        if self.repro_unmade:
+            out.append(f"(not a disagreement) {REPRO_UNMADE}: {self.repro_unmade} counterexamples")
         for e in self.examples:
             out.append(f"--- seed {e['seed']!r}: {e['kind']}: {e['detail']}")
             if e.get("script"):
@@ -98,6 +112,72 @@ class Tally:
 
 def _where(k) -> str:
     return f"{k[0]}+{k[1]:#x} {k[2]}"
+
+
+REPRO_UNMADE = "reachsolve's repro script does not make this counterexample (an object with TLS) with ld.lld 14"
+
+
+def ce_layout(obj, ce, syms=None) -> Layout:
+    """A counterexample's layout: its sections, undefined symbols and thread pointer."""
+    tp = next((p.address for p in ce.symbols if p.kind == "tp"), None)
+    if syms is None:
+        syms = {p.name: p.address for p in ce.symbols if p.kind == "undefined"}
+    return with_tp(obj, Layout({p.section: p.address for p in ce.layout}, syms, "counterexample", tp))
+
+
+def _same_tls(obj, a: Layout, b: Layout) -> bool:
+    return a.tp == b.tp and all(a.secs.get(s.name) == b.secs.get(s.name) for s in obj.tls)
+
+
+# ld.lld 14 refuses a script that puts another section between two .tdata output sections
+RELRO = "is not contiguous with other relro sections"
+
+
+def _refused(obj, res: LinkResult) -> bool:
+    return bool(obj.tls) and any(RELRO in line for line in res.other)
+
+
+def _unmade(obj, res: LinkResult, made: Layout, rel, v: int) -> str | None:
+    """Why reachsolve's script for a counterexample does not make it with ld.lld 14 (None: it does)."""
+    if _refused(obj, res):
+        return "ld.lld refuses the script: another section lies between two .tdata output sections"
+    if rel.type in TPREL_TYPES and value(rel, made) != v:
+        return f"as ld.lld links the script the value is {value(rel, made):#x}"
+    return None
+
+
+class _HarnessLinks:
+    """Counterexamples reachsolve's script does not make, linked through this harness's
+    script (the site's target .tbss pinned first, TP made by a pad section), once per layout."""
+
+    def __init__(self, t: Tally, seed: str, obj, work: Path, compare, messages):
+        self.t, self.seed, self.obj, self.work = t, seed, obj, work
+        self.compare, self.messages = compare, messages   # (layout, result); (result)
+        self.done: dict = {}
+
+    def __call__(self, rel, lay: Layout, v: int, why: str, text: str) -> LinkResult | None:
+        t = self.t
+        t.repro_unmade += 1
+        if sum(e["kind"] == REPRO_UNMADE for e in t.examples) < 3:
+            t.examples.append({"seed": self.seed, "kind": REPRO_UNMADE, "script": text,
+                               "detail": f"{_where(rel.key)} value {v:#x} in the counterexample; {why}"})
+        keep = (rel.target,) if rel.type in TPREL_TYPES else ()
+        key = (tuple(sorted(lay.secs.items())), tuple(sorted(lay.syms.items())), lay.tp, keep)
+        if key not in self.done:
+            res, made = link_layout(self.obj, lay, self.work, keep)
+            t.layouts += 1
+            t.modes["counterexample (harness script)"] += 1
+            if not problems(self.obj, made):
+                self.compare(made, res)
+            else:   # a .tbss moved off another into no model layout: the site alone is judged
+                t.modes["counterexample (harness script) outside the model"] += 1
+                self.messages(res)
+            self.done[key] = res, made
+        res, made = self.done[key]
+        if value(rel, made) != v:
+            t.modes["counterexample ld.lld 14 cannot make"] += 1
+            return None
+        return res
 
 
 def check_object(seed: str, layouts: int, work: Path) -> Tally:
@@ -120,7 +200,7 @@ def check_object(seed: str, layouts: int, work: Path) -> Tally:
         t.sites_by_kind[kind] += 1
         if sum(e["kind"] == kind for e in t.examples) < 3:
             t.examples.append({"seed": seed, "kind": kind, "detail": f"{_where(where) if where else ''} {detail}",
-                               "script": script(lay) if lay else None})
+                               "script": script(lay, obj) if lay else None})
 
     report = analyze([str(path)], LayoutModel(image_base=IMAGE_BASE, image_max=IMAGE_MAX, linker="lld"))
     for e in report.errors:
@@ -179,20 +259,30 @@ def check_object(seed: str, layouts: int, work: Path) -> Tally:
             disagree("(c) no counterexample", k, s.reason)
         if ce is None:
             continue
-        lay = Layout({p.section: p.address for p in ce.layout},
-                     {p.name: p.address for p in ce.symbols if p.kind == "undefined"}, "counterexample")
+        lay = ce_layout(obj, ce)
         bad = problems(obj, lay)
         if bad:
             disagree("(c) counterexample outside the model", k, "; ".join(bad), lay)
             continue
         scripts.setdefault(linker_script(s, "lld"), []).append((s, lay))
+
+    def messages(res: LinkResult) -> None:
+        for line in res.other:
+            disagree("unexpected linker message", None, line)
+
+    harness = _HarnessLinks(t, seed, obj, work, compare, messages)
     for text, group in sorted(scripts.items()):
         lay = group[0][1]
-        res = lld_link(path, text, work)
+        res, made = link_text(obj, text, work, lay)
         t.layouts += 1
         t.modes["counterexample"] += 1
-        compare(lay, res)
-        for s, _ in group:
+        if _refused(obj, res):
+            t.modes["counterexample: ld.lld refuses reachsolve's script"] += 1
+        elif made is lay or _same_tls(obj, made, lay):
+            compare(lay, res)
+        elif not problems(obj, made):
+            compare(made, res)   # the layout ld.lld made from the script: checked as any other
+        for s, lay in group:
             t.ce_checks += 1
             ce = s.counterexample
             k = (s.section, s.offset, s.reloc)
@@ -202,26 +292,32 @@ def check_object(seed: str, layouts: int, work: Path) -> Tally:
             v = value(rel, lay)
             if v != ce.value:
                 disagree("(c) counterexample value differs", k, f"reachsolve {ce.value:#x}, computed {v:#x}", lay)
+            res_k = res
+            why = _unmade(obj, res, made, rel, v)
+            if why:
+                res_k = harness(rel, lay, v, why, text)
+                if res_k is None:
+                    continue
             if "lld" in ce.rejected_by:
-                if k not in res.rejected:
+                if k not in res_k.rejected:
                     disagree("(c) ld.lld accepts a counterexample", k, f"value {v:#x}: {s.reason}", lay)
-                elif ce.problem not in res.rejected[k]:
+                elif ce.problem not in res_k.rejected[k]:
                     disagree("(c) ld.lld rejects a counterexample for another reason", k,
-                             f"{ce.problem} vs {sorted(res.rejected[k])}", lay)
+                             f"{ce.problem} vs {sorted(res_k.rejected[k])}", lay)
             else:
                 # No ld.lld check applies (b/bl thunks, silently dropped low bits): the
                 # linker stays silent, and the value must really be wrong.
-                if k in res.rejected:
+                if k in res_k.rejected:
                     disagree("(c) ld.lld rejects a counterexample said to pass silently", k, "", lay)
                 if fits(rel, v):
                     disagree("(c) a silent counterexample fits", k, f"value {v:#x}", lay)
     # (a), (b), (d) in sampled layouts
     for _ in range(layouts):
         lay = sample_layout(rng, obj)
-        res = lld_link(path, script(lay), work)
+        res, made = link_layout(obj, lay, work)   # made == lay: a sampled layout's .tbss never overlap
         t.layouts += 1
         t.modes[lay.mode] += 1
-        compare(lay, res)
+        compare(made, res)
     return t
 
 
@@ -242,9 +338,10 @@ def _job(args) -> Tally:
 
 
 def campaign(seed: int, objects: int, layouts: int, jobs: int = 2, progress=None,
-             deadline: float | None = None, kind: str = "free") -> Tally:
-    """Objects named "SEED/0" ... "SEED/objects-1", each checked in ``layouts`` sampled layouts
-    (objects finish in any order; past ``deadline`` seconds the rest are dropped). ``kind``:
+             deadline: float | None = None, kind: str = "free", picks=None) -> Tally:
+    """Objects named "SEED/0" ... "SEED/objects-1" (or "SEED/i" for each i of ``picks``), each
+    checked in ``layouts`` sampled layouts (objects finish in any order; past ``deadline``
+    seconds the rest are dropped). ``kind``:
     "free" (the free model), "weak" (--final-link static, weak targets left undefined) or
     "script" (random scripts, ordered model, grown builds); see CHECKS."""
     import reachsolve.prove.pipeline, reachsolve.report.repro  # noqa: F401  (loaded once, before the workers fork)
@@ -252,7 +349,7 @@ def campaign(seed: int, objects: int, layouts: int, jobs: int = 2, progress=None
     total = Tally()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="soundness-") as root:
-        tasks = [(f"{seed}/{i}", layouts, root, kind) for i in range(objects)]
+        tasks = [(f"{seed}/{i}", layouts, root, kind) for i in (range(objects) if picks is None else picks)]
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(jobs, maxtasksperchild=100) as pool:
             for t in pool.imap_unordered(_job, tasks):
@@ -323,6 +420,7 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
     src, hidden = weak_source(seed)
     path = assemble_text(src, work / "o.o")
     obj = read(path)
+    sections_only = dataclasses.replace(obj, undef=[], sym_align={})   # the model, but for the weak symbols
     rng = random.Random(seed + "/weak-layouts")
     seen: set = set()
 
@@ -384,15 +482,18 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
             elif s.verdict == "unknown" and rej and not GAVE_UP.search(s.reason):
                 disagree("(b) ld.lld rejects an unknown site", k, f"value {v:#x}: {s.reason}", text)
 
-    def link(lay: Layout, mode: str) -> None:
+    def link(lay: Layout, mode: str, keep: tuple = ()) -> tuple[LinkResult, Layout]:
         syms = {n: a for n, a in lay.syms.items() if n not in hidden}   # weak ones stay undefined
-        lay = Layout(lay.secs, syms, mode)
-        text = script(lay)
-        res = lld_link(path, text, work)
+        lay = Layout(lay.secs, syms, mode, lay.tp)
+        text = script(lay, obj, keep)
+        res, made = link_layout(obj, lay, work, keep)
         t.layouts += 1
         t.modes[mode] += 1
-        compare(lay, res, text)
-        return res
+        if made is lay or not problems(sections_only, made):
+            compare(made, res, text)
+        else:
+            t.modes["counterexample link outside the model (not compared)"] += 1
+        return res, made
 
     # every counterexample, linked with its sections where it puts them and the weak symbols
     # undefined (sites that share a layout share one link)
@@ -404,13 +505,15 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
             disagree("(c) no counterexample", k, s.reason)
         if ce is None or k not in mine:
             continue
-        lay = Layout({p.section: p.address for p in ce.layout},
-                     {p.name: p.address for p in ce.symbols if p.kind == "undefined" and p.name not in hidden},
-                     "counterexample")
-        groups.setdefault((tuple(sorted(lay.secs.items())), tuple(sorted(lay.syms.items()))), []).append((s, lay))
+        lay = ce_layout(obj, ce, {p.name: p.address for p in ce.symbols
+                                  if p.kind == "undefined" and p.name not in hidden})
+        groups.setdefault((tuple(sorted(lay.secs.items())), tuple(sorted(lay.syms.items())), lay.tp or 0),
+                          []).append((s, lay))
     for _, group in sorted(groups.items()):
         lay = group[0][1]
-        res = link(lay, "weak counterexample")
+        keep = tuple(sorted({mine[(s.section, s.offset, s.reloc)].target for s, _ in group
+                             if s.reloc in TPREL_TYPES}))
+        res, made = link(lay, "weak counterexample", keep)
         for s, _ in group:
             k = (s.section, s.offset, s.reloc)
             ce = s.counterexample
@@ -418,7 +521,14 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
             v = val(mine[k], lay)
             if v != ce.value:
                 disagree("(c) counterexample value differs", k, f"reachsolve {ce.value:#x}, computed {v:#x}")
-            if "lld" in ce.rejected_by and k not in res.rejected:
+            res_k = res
+            if s.reloc in TPREL_TYPES and val(mine[k], made) != v:
+                # two .tbss the group's sites target overlap: this site's one pinned first
+                res_k, made_k = link(lay, "weak counterexample", (mine[k].target,))
+                if val(mine[k], made_k) != v:
+                    t.modes["counterexample ld.lld 14 cannot make"] += 1
+                    continue
+            if "lld" in ce.rejected_by and k not in res_k.rejected:
                 disagree("(c) ld.lld accepts a counterexample", k, f"value {v:#x}: {s.reason}")
     for _ in range(layouts):
         link(sample_layout(rng, obj), "weak sampled")
@@ -429,7 +539,7 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
 # (g) script models: random scripts, grown builds linked by ld.lld with the same script
 # ---------------------------------------------------------------------------
 _SEC_KIND = {"text": ("ax", "progbits"), "data": ("aw", "progbits"), "rodata": ("a", "progbits"),
-             "bss": ("aw", "nobits")}
+             "bss": ("aw", "nobits"), "tdata": ("awT", "progbits"), "tbss": ("awT", "nobits")}
 THUNK = re.compile(r"__AArch64\w*Thunk")
 
 
@@ -449,14 +559,18 @@ def _kinds(names) -> dict:
             for n in names}
 
 
-def link_map(objs: list[Path], lds: Path, work: Path) -> tuple[LinkResult, str]:
-    """ld.lld -T lds objs... with a map file: the rejections and the map's text."""
-    from .oracle import parse_stderr
+def link_map(objs: list[Path], lds: Path, work: Path, tbss: frozenset = frozenset()) -> tuple[LinkResult, str]:
+    """ld.lld -T lds objs... with a map file: the rejections and the map's text (warnings that
+    a .tbss output section named in ``tbss`` starts unaligned dropped: ld.lld starts it where
+    the location counter is, its input sections aligned inside it)."""
+    from .oracle import UNALIGNED_TBSS, parse_stderr
     out, mp = work / "s.out", work / "s.map"
     cmd = [tool("lld"), "-T", str(lds), *map(str, objs), "-o", str(out), "-Map", str(mp), "-e", "0",
            "--error-limit=0", "--no-relax", "--threads=1"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    rejected, other = parse_stderr(p.stderr)
+    stderr = "\n".join(line for line in p.stderr.splitlines()
+                        if not ((m := UNALIGNED_TBSS.search(line)) and m.group(1) in tbss))
+    rejected, other = parse_stderr(stderr)
     text = mp.read_text() if mp.exists() else ""
     out.unlink(missing_ok=True)
     mp.unlink(missing_ok=True)
@@ -526,6 +640,8 @@ def check_script_object(seed: str, builds: int, work: Path) -> Tally:
         if missing:
             disagree("harness: sections missing from the map", None, ", ".join(missing[:3]))
             return False
+        if obj.tls:   # TP from the PT_TLS segment ld.lld made: its first output section, its p_align
+            lay.tp = map_layout(mp, obj, {}, "script").tp
         t.layouts += 1
         t.modes["as linked" if first else "grown"] += 1
         for k, rel in mine.items():
@@ -554,7 +670,8 @@ def check_script_object(seed: str, builds: int, work: Path) -> Tally:
                 disagree("(b) ld.lld rejects an unknown site", k, f"value {v:#x}: {s.reason}")
         return True
 
-    res, mp = link_map([path], lds, work)
+    tbss = frozenset({".tbss"} | {s.name for s in obj.secs if s.tbss})
+    res, mp = link_map([path], lds, work, tbss)
     compare(res, mp, True)
     # every counterexample: its layout pinned, linked by ld.lld, rejected at its site
     # (sites that share a layout, e.g. the as-linked one, share one link)
@@ -566,19 +683,31 @@ def check_script_object(seed: str, builds: int, work: Path) -> Tally:
             disagree("(c) no counterexample", k, s.reason)
         if ce is not None and k in mine:
             scripts.setdefault(linker_script(s, "lld"), []).append(s)
+
+    def messages(res: LinkResult) -> None:   # counterexample layouts are judged at their sites only
+        for line in res.other:
+            disagree("unexpected linker message", None, line)
+
+    harness = _HarnessLinks(t, seed, obj, work, lambda lay, res: messages(res), messages)
     for text, group in sorted(scripts.items()):
-        r = lld_link(path, text, work)
+        r, made = link_text(obj, text, work, ce_layout(obj, group[0].counterexample, {}))
         t.layouts += 1
         t.modes["counterexample"] += 1
         for s in group:
             ce = s.counterexample
             k = (s.section, s.offset, s.reloc)
             t.ce_checks += 1
-            lay = Layout({p.section: p.address for p in ce.layout}, {}, "counterexample")
+            lay = ce_layout(obj, ce, {})
             v = value(mine[k], lay)
             if v != ce.value:
                 disagree("(c) counterexample value differs", k, f"reachsolve {ce.value:#x}, computed {v:#x}")
-            if "lld" in ce.rejected_by and k not in r.rejected:
+            r_k = r
+            why = _unmade(obj, r, made, mine[k], v)
+            if why:
+                r_k = harness(mine[k], lay, v, why, text)
+                if r_k is None:
+                    continue
+            if "lld" in ce.rejected_by and k not in r_k.rejected:
                 disagree("(c) ld.lld accepts a counterexample", k, f"value {v:#x}: {s.reason}")
     for _ in range(builds):
         g = grow(rng, sc, sizes)
@@ -593,7 +722,7 @@ def check_script_object(seed: str, builds: int, work: Path) -> Tally:
             if {r.key for r in gobj.rels} != set(mine):
                 disagree("harness: growth moved a site", None, repr(sorted(g.grown.items())))
                 continue
-        res, mp = link_map(objs, lds, work)
+        res, mp = link_map(objs, lds, work, tbss)
         if g.grown:
             # The map names the grown object g.o; read its sections under the object's names.
             mp = mp.replace("g.o:(", "o.o:(")

@@ -12,6 +12,10 @@ linked after the first) at the end of chosen descriptions, and sections of the
 object itself grown at their end (the object assembled again with more bytes).
 Both are growth the ordered model allows; linking them with ld.lld and the
 same script gives real layouts to compare reachsolve's verdicts with.
+
+TLS sections (.tdata.N, .tbss.N) go to two output sections of their own, .tdata then
+.tbss, one after the other: ld.lld wants the RELRO .tdata output sections adjacent
+and makes one PT_TLS segment of the TLS output sections.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ class Script:
 def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
     """A script placing every section of ``sections`` ((name, size) pairs) exactly once."""
     names = [n for n, _ in sections]
-    order = list(names)
+    tls = [n for n in names if is_tls(n)]
+    order = [n for n in names if not is_tls(n)]
     rng.shuffle(order)
     # Group the sections into output sections of 1-3 descriptions, each of 1-2 sections.
     outs: list[list[list[str]]] = []
@@ -49,6 +54,17 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
             descs.append(order[i:i + k])
             i += k
         outs.append(descs)
+    out_names = [f".out{k}" for k in range(len(outs))]
+    if tls:   # drawn only for an object with TLS: the other objects' scripts stay as they were
+        at = rng.randint(0, len(outs))
+        for kind in (".tbss.", ".tdata."):
+            group = [n for n in tls if n.startswith(kind)]
+            rng.shuffle(group)
+            if group:
+                descs = [group[i:i + 2] if rng.random() < 0.3 else group[i:i + 1] for i in range(0, len(group))]
+                descs = _cover(group, descs)
+                outs.insert(at, descs)
+                out_names.insert(at, kind.rstrip("."))
     lines = ["SECTIONS", "{", f"  . = {BASE + rng.choice((0, 0, rng.randrange(0, 1 << 16, 4))):#x};"]
     syms: list[str] = []
     nsym = 0
@@ -78,7 +94,7 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
             st = statement("  ")
             if st:
                 lines.append(st)
-        lines.append(f"  .out{k} : {{")
+        lines.append(f"  {out_names[k]} : {{")
         for d in descs:
             if rng.random() < 0.3:
                 st = statement("    ")
@@ -90,6 +106,22 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
     lines.append("}")
     descriptions = [d for descs in outs for d in descs]
     return Script("\n".join(lines) + "\n", descriptions, names, syms)
+
+
+def is_tls(name: str) -> bool:
+    """A TLS section of testsupport.randobj's objects (by its name)."""
+    return name.startswith((".tdata.", ".tbss."))
+
+
+def _cover(group: list[str], descs: list[list[str]]) -> list[list[str]]:
+    """Descriptions of 1-2 sections that take each section of ``group`` once, in order."""
+    out, seen = [], set()
+    for d in descs:
+        d = [n for n in d if n not in seen]
+        if d:
+            out.append(d)
+            seen.update(d)
+    return out
 
 
 @dataclass
@@ -116,7 +148,7 @@ def grow(rng: random.Random, sc: Script, sizes: dict[str, int]) -> Growth:
         pads.append((rng.choice(d), _amount(rng), rng.choice((0, 0, 2, 3, 4))))
     grown = {}
     if rng.random() < 0.3:
-        growable = [n for n in sc.section_names if sizes.get(n, 0) > 0 and not n.startswith(".bss")]
+        growable = [n for n in sc.section_names if sizes.get(n, 0) > 0 and not n.startswith((".bss", ".tbss"))]
         for n in rng.sample(growable, min(len(growable), rng.randint(1, 2))):
             grown[n] = _amount(rng)
     return Growth(pads, grown)
