@@ -64,7 +64,9 @@ def main(argv=None) -> int:
         out[kind] = {**t.summary(), "seconds": round(t.seconds, 1), "per_object": per,
                      "examples": [{k: e[k] for k in ("seed", "kind", "detail")} for e in t.examples]}
         print(f"{kind}: {t.line()}, {t.seconds:.0f} s; {t.gave_up} rejections at sites the solver gave up on, "
-              f"{t.incomplete} at sites left unknown by a failed completion; verdicts {dict(sorted(t.verdicts.items()))}; "
+              f"{t.incomplete} at sites left unknown by a failed completion; {t.repro_unmade} counterexamples "
+              f"(objects with TLS) reachsolve's script does not make with ld.lld 14; "
+              f"verdicts {dict(sorted(t.verdicts.items()))}; "
               f"layouts {dict(sorted(t.modes.items()))}")
         if t.disagreements:
             print(t.explain())

@@ -14,6 +14,10 @@ ld.lld with the same script, addresses read from its map: a robust site fits in
 every build, a broken one fails as linked, the as-linked value equals ld.lld's,
 every counterexample is rejected.
 
+Both slices include an object with TLS sections and TLS local-exec sites (20261201/4 and
+/20): the weak one in sampled layouts, the script one in .tdata and .tbss output sections
+of the random script, TP read from the PT_TLS segment ld.lld made.
+
 benchmarks/soundness_models.py runs the same checks long (not in CI).
 """
 from __future__ import annotations
@@ -21,10 +25,13 @@ from __future__ import annotations
 import random
 
 from testsupport.campaign import campaign, weak_source
+from testsupport.oracle import TPREL_TYPES
 from testsupport.randscript import Growth, grown_source, make_script, read_map
 from testsupport.toolchain import tool
 
 CI_SEED = 20261201
+WEAK_OBJECTS = (0, 1, 4)      # 4: TLS
+SCRIPT_OBJECTS = (19, 20)     # 20: TLS
 
 
 def test_random_scripts_are_deterministic_and_place_every_section():
@@ -53,18 +60,20 @@ def test_weak_sources_keep_the_object_and_mark_weak():
 
 def test_soundness_final_link_against_lld():
     tool("clang"), tool("lld")
-    t = campaign(CI_SEED, 3, 4, jobs=2, kind="weak")
+    t = campaign(CI_SEED, 3, 4, jobs=2, kind="weak", picks=WEAK_OBJECTS)
     print(f"\nfinal-link slice: {t.line()}; verdicts {dict(t.verdicts)}")
     assert t.objects == 3 and t.checks >= 500
     weak = {k: n for (ty, k), n in t.by_type.items() if ty == "undefined weak"}
     assert weak.get("robust") and (weak.get("broken") or weak.get("vulnerable")), weak
+    assert any(ty in TPREL_TYPES for ty, _ in t.by_type)
     assert not t.disagreements, t.explain()
 
 
 def test_soundness_script_models_against_lld():
     tool("clang"), tool("lld")
-    t = campaign(CI_SEED, 2, 5, jobs=2, kind="script")
+    t = campaign(CI_SEED, 2, 5, jobs=2, kind="script", picks=SCRIPT_OBJECTS)
     print(f"\nscript slice: {t.line()}; verdicts {dict(t.verdicts)}; builds {dict(t.modes)}")
     assert t.objects == 2 and t.checks >= 200
+    assert any(ty in TPREL_TYPES for ty, _ in t.by_type)
     assert t.modes["grown"] and t.modes["as linked"] == 2
     assert not t.disagreements, t.explain()
