@@ -31,7 +31,9 @@ GAVE_UP = re.compile(r"solver gave up|timeout|timed out|resource limit|canceled|
 INCOMPLETE = re.compile(r"(found no room for the object's other "
                         r"sections around it, and an exact placement query is not tried for \d+ layout variables"
                         r"|walking the script's chain to it \(also with every alignment padding reserved\) found "
-                        r"no complete layout around it); undecided$")
+                        r"no complete layout around it); undecided$"
+                        # a second .tbss input of an output section: no one place in the chain
+                        r"|follows another TLS NOBITS input section in its output section")
 
 
 @dataclass

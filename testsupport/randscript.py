@@ -14,8 +14,9 @@ Both are growth the ordered model allows; linking them with ld.lld and the
 same script gives real layouts to compare reachsolve's verdicts with.
 
 TLS sections (.tdata.N, .tbss.N) go to two output sections of their own, .tdata then
-.tbss, one after the other: ld.lld wants the RELRO .tdata output sections adjacent
-and makes one PT_TLS segment of the TLS output sections.
+.tbss, one after the other and last: ld.lld wants the RELRO .tdata output sections
+adjacent and makes one PT_TLS segment of the TLS output sections, and the layout model
+follows a .tbss output section only when nothing comes after it.
 """
 from __future__ import annotations
 
@@ -55,16 +56,14 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
             i += k
         outs.append(descs)
     out_names = [f".out{k}" for k in range(len(outs))]
+    tls_outs: list[tuple[str, list]] = []
     if tls:   # drawn only for an object with TLS: the other objects' scripts stay as they were
-        at = rng.randint(0, len(outs))
-        for kind in (".tbss.", ".tdata."):
+        for kind in (".tdata.", ".tbss."):
             group = [n for n in tls if n.startswith(kind)]
             rng.shuffle(group)
             if group:
                 descs = [group[i:i + 2] if rng.random() < 0.3 else group[i:i + 1] for i in range(0, len(group))]
-                descs = _cover(group, descs)
-                outs.insert(at, descs)
-                out_names.insert(at, kind.rstrip("."))
+                tls_outs.append((kind.rstrip("."), _cover(group, descs)))
     lines = ["SECTIONS", "{", f"  . = {BASE + rng.choice((0, 0, rng.randrange(0, 1 << 16, 4))):#x};"]
     syms: list[str] = []
     nsym = 0
@@ -89,12 +88,12 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
             return f'{indent}ASSERT(. - {rng.choice(syms)} < {lim:#x}, "{ASSERT_MSG}"){end}'
         return None
 
-    for k, descs in enumerate(outs):
+    def output(name: str, descs: list) -> None:
         for _ in range(rng.randint(0, 2)):
             st = statement("  ")
             if st:
                 lines.append(st)
-        lines.append(f"  {out_names[k]} : {{")
+        lines.append(f"  {name} : {{")
         for d in descs:
             if rng.random() < 0.3:
                 st = statement("    ")
@@ -102,9 +101,17 @@ def make_script(rng: random.Random, sections: list[tuple[str, int]]) -> Script:
                     lines.append(st)
             lines.append(f"    *({' '.join(d)})")
         lines.append("  }")
+
+    for k, descs in enumerate(outs):
+        output(out_names[k], descs)
     lines.append("  .rest : { *(.text .data .bss) }")
+    # The TLS output sections last, .tdata then .tbss, adjacent (one PT_TLS): ld.lld does not
+    # move the location counter over a .tbss output section, which the layout model follows
+    # only when nothing comes after it.
+    for name, descs in tls_outs:
+        output(name, descs)
     lines.append("}")
-    descriptions = [d for descs in outs for d in descs]
+    descriptions = [d for descs in outs for d in descs] + [d for _, descs in tls_outs for d in descs]
     return Script("\n".join(lines) + "\n", descriptions, names, syms)
 
 
