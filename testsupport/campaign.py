@@ -58,6 +58,7 @@ class Tally:
     # instead through this harness's script, counted apart: not a disagreement.
     repro_unmade: int = 0
     examples: list = field(default_factory=list)     # a few disagreements per kind, to reproduce
+    _seen: set = field(default_factory=set, repr=False)  # (kind, site) already counted (one object's)
     seconds: float = 0.0
 
     COUNTS = ("objects", "sites", "layouts", "checks", "ce_checks", "lld_rejections", "gave_up", "incomplete",
@@ -73,6 +74,18 @@ class Tally:
             if have[e["kind"]] < keep:
                 have[e["kind"]] += 1
                 self.examples.append(e)
+
+    def disagree(self, seed: str, kind: str, where, detail: str, script: str | None = None) -> None:
+        """Count one disagreement of ``kind`` at site ``where`` (None: not a site's); each site
+        counts once per kind in sites_by_kind, and a few per kind are kept to reproduce."""
+        self.kinds[kind] += 1
+        if where is not None and (kind, where) in self._seen:
+            return
+        self._seen.add((kind, where))
+        self.sites_by_kind[kind] += 1
+        if sum(e["kind"] == kind for e in self.examples) < 3:
+            self.examples.append({"seed": seed, "kind": kind, "detail": f"{_where(where) if where else ''} {detail}",
+                                  "script": script})
 
     @property
     def disagreements(self) -> int:
@@ -192,17 +205,9 @@ def check_object(seed: str, layouts: int, work: Path) -> Tally:
     path = assemble_text(generate(seed), work / "o.o")
     obj = read(path)
     rng = random.Random(seed + "/layouts")
-    seen: set = set()
 
     def disagree(kind: str, where, detail: str, lay: Layout | None = None) -> None:
-        t.kinds[kind] += 1
-        if (kind, where) in seen and where is not None:
-            return
-        seen.add((kind, where))
-        t.sites_by_kind[kind] += 1
-        if sum(e["kind"] == kind for e in t.examples) < 3:
-            t.examples.append({"seed": seed, "kind": kind, "detail": f"{_where(where) if where else ''} {detail}",
-                               "script": script(lay, obj) if lay else None})
+        t.disagree(seed, kind, where, detail, script(lay, obj) if lay else None)
 
     report = analyze([str(path)], LayoutModel(image_base=IMAGE_BASE, image_max=IMAGE_MAX, linker="lld"))
     for e in report.errors:
@@ -424,16 +429,9 @@ def check_weak_object(seed: str, layouts: int, work: Path) -> Tally:
     obj = read(path)
     sections_only = dataclasses.replace(obj, undef=[], sym_align={})   # the model, but for the weak symbols
     rng = random.Random(seed + "/weak-layouts")
-    seen: set = set()
 
     def disagree(kind, where, detail, text=None):
-        t.kinds[kind] += 1
-        if (kind, where) not in seen:
-            seen.add((kind, where))
-            t.sites_by_kind[kind] += 1
-            if sum(e["kind"] == kind for e in t.examples) < 3:
-                t.examples.append({"seed": seed, "kind": kind, "detail": f"{_where(where) if where else ''} {detail}",
-                                   "script": text})
+        t.disagree(seed, kind, where, detail, text)
 
     report = analyze([str(path)], LayoutModel(image_base=IMAGE_BASE, image_max=IMAGE_MAX, linker="lld",
                                               final_link="static"))
@@ -597,16 +595,9 @@ def check_script_object(seed: str, builds: int, work: Path) -> Tally:
     sc = make_script(rng, placed)
     lds = work / "r.lds"
     lds.write_text(sc.text)
-    seen: set = set()
 
     def disagree(kind, where, detail):
-        t.kinds[kind] += 1
-        if (kind, where) not in seen:
-            seen.add((kind, where))
-            t.sites_by_kind[kind] += 1
-            if sum(e["kind"] == kind for e in t.examples) < 3:
-                t.examples.append({"seed": seed, "kind": kind,
-                                   "detail": f"{_where(where) if where else ''} {detail}", "script": sc.text})
+        t.disagree(seed, kind, where, detail, sc.text)
 
     report = analyze([str(path)], "free", linker_script=str(lds), placement="ordered", linker="lld")
     for e in report.errors:
