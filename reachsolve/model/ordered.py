@@ -333,7 +333,7 @@ class OrderedFrame(FreeFrame):
         prev: dict = {}
         for _ in range(12):
             env: dict = {}
-            look = _Layered(env, prev)
+            look = _Layered(env, prev, self.L.aux)
             end = 0
             for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(rows):
                 if fixed_term is not None:
@@ -353,7 +353,8 @@ class OrderedFrame(FreeFrame):
                     start = -(-base // align) * align if align > 1 else base
                 env[var] = start
                 end = start + size
-            if env == prev:
+            if env == prev or not look.missed:
+                # A pass that read only what it had itself placed would repeat itself.
                 return env
             prev = env
         return None
@@ -368,7 +369,7 @@ class OrderedFrame(FreeFrame):
         extra: dict[int, int] = {}
         env = None
         for _ in range(4 * len(targets) + 8):
-            env = self._walk(extra)
+            env = self._walk(extra) if extra else self.as_linked  # no growth: the chain as linked
             if env is None:
                 return None
             wrong = next(((k, x) for k, x in targets if env[self.L.items[k].var] != x), None)
@@ -568,16 +569,24 @@ def _running(items, before, after) -> list[int]:
 
 
 class _Layered(dict):
-    """A mapping that falls back to an older layout (for forward references)."""
+    """A mapping that falls back to an older layout (for forward references); ``missed``:
+    whether a lookup of a chain variable went past the current pass (auxiliary variables
+    are never stored, only computed)."""
 
-    def __init__(self, env, older):
+    def __init__(self, env, older, aux=()):
         super().__init__()
-        self.env, self.older = env, older
+        self.env, self.older, self.aux = env, older, aux
+        self.missed = False
 
     def __contains__(self, k):
-        return k in self.env or k in self.older
+        if k in self.env:
+            return True
+        if k not in self.aux:
+            self.missed = True
+        return k in self.older
 
     def __getitem__(self, k):
         if k in self.env:
             return self.env[k]
+        self.missed = True
         return self.older[k]

@@ -364,7 +364,7 @@ class ObjectFile:
         as __guest_exit_panic inside __guest_enter); where that is a local label, the
         function holding the place if one does. Mapping symbols ($x, $d) and section
         symbols are not names."""
-        table = self._places().get(section)
+        table = self._places(section)
         if not table:
             return None
         starts, entries = table
@@ -383,46 +383,66 @@ class ObjectFile:
         """The name a person wrote for exactly ``section+offset`` (a relocation against a local
         label comes out of the assembler as section symbol + addend): the function, global or
         local label starting there, preferred as enclosing_symbol prefers; None if none does."""
-        table = self._places().get(section)
+        table = self._places(section)
         if not table:
             return None
         starts, entries = table
         k = bisect.bisect_left(starts, offset)
         return entries[k][2] if k < len(starts) and starts[k] == offset else None
 
-    def _places(self) -> dict[int, tuple[list[int], list[tuple]]]:
-        """Per section, the symbols that name places in it, sorted; built on first use."""
-        cached = getattr(self, "_places_cache", None)
-        if cached is not None:
-            return cached
-        out: dict[int, list] = {}
-        if len(self.symbols) > 1:
-            types = self.symbols["info"] & 0xF
-            binds = self.symbols["info"] >> 4
-            keep = ((self.symbol_section > 0) & ((types == STT_NOTYPE) | (types == STT_OBJECT) |
-                                                 (types == STT_FUNC) | (types == STT_GNU_IFUNC)))
-            keep[0] = False
-            idx = np.nonzero(keep)[0]
-            names = self.symbol_names(idx)
-            for i, name in zip(idx.tolist(), names):
+    def _places(self, section: int) -> tuple[list[int], list[tuple]] | None:
+        """The symbols that name places in ``section``, sorted by start; built per section on
+        first use (findings ask about a few sections of a kernel's 10^5)."""
+        cache = self.__dict__.setdefault("_places_cache", {})
+        if section in cache:
+            return cache[section]
+        index = self.__dict__.get("_places_index")
+        if index is None:
+            index = self._places_index = self._place_symbols()
+        idx, secs = index
+        sub = idx[np.searchsorted(secs, section, "left"):np.searchsorted(secs, section, "right")]
+        rows = []
+        if len(sub):
+            types = (self.symbols["info"][sub] & 0xF).tolist()
+            binds = (self.symbols["info"][sub] >> 4).tolist()
+            values, sizes = self.symbols["value"][sub].tolist(), self.symbols["size"][sub].tolist()
+            for name, t, b, v, size in zip(self.symbol_names(sub), types, binds, values, sizes):
                 if not name or name.startswith("$"):
                     continue
-                t = int(types[i])
-                key = (int(self.symbols["value"][i]), t not in (STT_FUNC, STT_GNU_IFUNC),
-                       int(binds[i]) == STB_LOCAL, name)
-                out.setdefault(int(self.symbol_section[i]), []).append(
-                    (key, (key[0], int(self.symbols["size"][i]), name, not key[1], not key[2])))
-        places = {}
-        for sec, rows in out.items():
+                key = (v, t not in (STT_FUNC, STT_GNU_IFUNC), b == STB_LOCAL, name)
+                rows.append((key, (v, size, name, not key[1], not key[2])))
+        table = None
+        if rows:
             rows.sort(key=lambda r: r[0])
             # One entry per start: the preferred one (a function, then global, then by name).
             by_start: dict[int, tuple] = {}
             for key, entry in rows:
                 by_start.setdefault(key[0], entry)
             entries = [by_start[s] for s in sorted(by_start)]
-            places[sec] = ([e[0] for e in entries], entries)
-        self._places_cache = places
-        return places
+            table = ([e[0] for e in entries], entries)
+        cache[section] = table
+        return table
+
+    def _place_symbols(self) -> tuple[np.ndarray, np.ndarray]:
+        """The symbols that may name a place (in a section; no type, object or function),
+        grouped by section, in symbol order within each; with their sections, for a search."""
+        if len(self.symbols) <= 1:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        types = self.symbols["info"] & 0xF
+        keep = ((self.symbol_section > 0) & ((types == STT_NOTYPE) | (types == STT_OBJECT) |
+                                             (types == STT_FUNC) | (types == STT_GNU_IFUNC)))
+        keep[0] = False
+        idx = np.nonzero(keep)[0]
+        if len(self._strtab):
+            # A name with no NUL after it fails here, for every such symbol at once, as it
+            # would when read; the names themselves are read per section.
+            offs = self.symbols["name"][idx].astype(np.int64)
+            nul = np.flatnonzero(np.frombuffer(self._strtab, dtype=np.uint8) == 0)
+            if len(offs) and (not len(nul) or int(offs.max()) > int(nul[-1])):
+                self.symbol_names(idx)
+        order = np.argsort(self.symbol_section[idx], kind="stable")
+        idx = idx[order]
+        return idx, self.symbol_section[idx]
 
     def symbol_label(self, i: int) -> str:
         """The name a person would use: section symbols are named by their section."""
