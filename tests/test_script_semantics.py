@@ -374,3 +374,35 @@ def test_a_second_tbss_input_of_an_output_section_is_unknown(tmp_path):
     assert not r.errors, r.errors
     site = {s.offset: s for s in r.all_sites()}[0]
     assert site.verdict == "unknown" and "follows another TLS NOBITS input section" in site.reason, site.reason
+
+
+def test_first_match_by_stem_is_the_first_description_in_order():
+    """The stem filter of script/match.py keeps the linkers' first-match rule: compared
+    with trying every pattern in script order, on names and globs that share and split
+    stems (literal prefixes shorter and longer than a stem, wildcards, classes, no dot)."""
+    import fnmatch
+    import random
+    from types import SimpleNamespace
+    from reachsolve.script.match import first_match, glob
+    rnd = random.Random(5)
+    parts = [".text", ".text.", ".text.unlikely.", ".rodata", ".data", ".bss.", "__ksymtab", ".init", "foo",
+             ".te", "."]
+    tails = ["", "*", "?", "[a-c]*", ".*", "x", "*.o", "[!.]*"]
+    names = [rnd.choice(parts) + rnd.choice(["", "a", "b.c", ".x", "unlikely.f", ".hot", "z"]) for _ in range(400)]
+    for trial in range(40):
+        compiled = []
+        for _ in range(rnd.randint(1, 12)):
+            if rnd.random() < 0.15:
+                compiled.append(None)  # a description whose file pattern does not take the input
+                continue
+            if rnd.random() < 0.08:
+                compiled.append([(".*", None)])  # no section patterns
+                continue
+            pats = [SimpleNamespace(glob=rnd.choice(parts + [""]) + rnd.choice(tails))
+                    for _ in range(rnd.randint(1, 3))]
+            compiled.append([(glob(p.glob).pattern, p) for p in pats])
+        find = first_match(compiled)
+        for name in names:
+            want = next(((k, p) for k, pats in enumerate(compiled) for _, p in pats or ()
+                         if p is None or fnmatch.fnmatchcase(name, p.glob)), None)
+            assert find(name) == want, (name, compiled)

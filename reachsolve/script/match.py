@@ -352,28 +352,58 @@ def _compile(specs, names, rule: str) -> list:
     return compiled
 
 
-def _match(specs, compiled, obj: ObjectFile) -> Assignment:
-    out = Assignment(specs, {k: [] for k in range(len(specs))})
-    # One alternation of every pattern, in script order: the regex engine tries the
-    # alternatives left to right, so the first match is the first description that
-    # takes the section (the linkers' rule), found in one pass per section name.
+def _literal_prefix(pattern) -> str:
+    """What every name a section pattern matches starts with: the glob up to its first
+    wildcard (fnmatch has no escapes); "" for a description with no patterns."""
+    if pattern is None:
+        return ""
+    text = pattern.glob
+    cut = min([k for k in (text.find("*"), text.find("?"), text.find("[")) if k >= 0], default=len(text))
+    return text[:cut]
+
+
+def first_match(compiled):
+    """name -> (description index, pattern) of the first description in ``compiled`` (as
+    _compile gives) that takes a section of that name, or None.
+
+    One alternation of every pattern, in script order: the regex engine tries the
+    alternatives left to right, so the first match is the first description that takes
+    the section (the linkers' rule). A name is tried only against the alternatives whose
+    literal prefix agrees with its stem (one is a prefix of the other): the others cannot
+    match it, and the rest keep the script's order, so the first match is the same."""
     alts, which = [], {}
     for k, pats in enumerate(compiled):
         for rx, p in pats or ():
             which[f"g{len(alts)}"] = (k, p)
-            alts.append(f"(?P<g{len(alts)}>{rx})")
-    first = re.compile("|".join(alts), re.DOTALL) if alts else None
+            alts.append((f"(?P<g{len(alts)}>{rx})", _literal_prefix(p)))
+    by_stem: dict[str, re.Pattern | None] = {}
+
+    def find(name: str):
+        cut = name.find(".", 1)
+        stem = name if cut < 0 else name[:cut + 1]   # up to the second dot: ".text." of ".text.foo"
+        rx = by_stem.get(stem, False)
+        if rx is False:
+            keep = [a for a, lp in alts if stem.startswith(lp) or lp.startswith(stem)]
+            rx = by_stem[stem] = re.compile("|".join(keep), re.DOTALL) if keep else None
+        m = rx.match(name) if rx is not None else None
+        return which[m.lastgroup] if m is not None else None
+    return find
+
+
+def _match(specs, compiled, obj: ObjectFile) -> Assignment:
+    out = Assignment(specs, {k: [] for k in range(len(specs))})
+    find = first_match(compiled)
     for sec in obj.sections:
         if not sec.alloc:
             continue
-        m = first.match(sec.name) if first is not None else None
-        if m is None:
+        hit = find(sec.name)
+        if hit is None:
             out.orphans.append(sec.index)
             continue
-        k, hit = which[m.lastgroup]
+        k, p = hit
         if specs[k][0] == "/DISCARD/":
             out.discarded.add(sec.index)
         else:
             out.spec_of[sec.index] = k
-            out.members[k].append((sec.index, hit))
+            out.members[k].append((sec.index, p))
     return out
