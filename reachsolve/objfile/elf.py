@@ -243,8 +243,7 @@ class ObjectFile:
 
         if not table or not offsets:
             return [one(i, o) for i, o in zip(ids, offsets)]
-        buf = np.frombuffer(table, dtype=np.uint8)
-        nul = np.flatnonzero(buf == 0)
+        nul = self._nuls(table)
         offs = np.array(offsets, dtype=np.int64)
         k = np.searchsorted(nul, offs)
         if (offs >= len(table)).any() or (k >= len(nul)).any():
@@ -255,6 +254,14 @@ class ObjectFile:
             text = table[o:e].decode("utf-8", "backslashreplace")
             out.append(text if text.isprintable() else one(i, o))
         return out
+
+    def _nuls(self, table: bytes) -> np.ndarray:
+        """Where a string table's NULs are; found once per table (names are read in batches)."""
+        cache = self.__dict__.setdefault("_nul_cache", {})
+        hit = cache.get(id(table))
+        if hit is None or hit[0] is not table:
+            hit = cache[id(table)] = (table, np.flatnonzero(np.frombuffer(table, dtype=np.uint8) == 0))
+        return hit[1]
 
     def symbol_labels(self, idx: np.ndarray) -> list[str]:
         """symbol_label for many symbols at once."""
@@ -437,7 +444,7 @@ class ObjectFile:
             # A name with no NUL after it fails here, for every such symbol at once, as it
             # would when read; the names themselves are read per section.
             offs = self.symbols["name"][idx].astype(np.int64)
-            nul = np.flatnonzero(np.frombuffer(self._strtab, dtype=np.uint8) == 0)
+            nul = self._nuls(self._strtab)
             if len(offs) and (not len(nul) or int(offs.max()) > int(nul[-1])):
                 self.symbol_names(idx)
         order = np.argsort(self.symbol_section[idx], kind="stable")
