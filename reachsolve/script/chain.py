@@ -87,13 +87,14 @@ class ScriptLayout(SymbolTerms):
         self.aux: dict[Var, Aux] = {}
         self._npoints = 0
         self._out_start_var = None
-        self._tbss_in: dict[str, list] = {}   # per output section: its input, a .tbss by name
+        self._tbss_in: dict[str, str] = {}    # output section -> the last .tbss input it took
         self._tbss_out = ""                   # a .tbss output section already walked
         self.tbss_shadowed: set[int] = set()  # .tbss inputs placed where the chain cannot say
         self._at = (0, 0)  # the statement being read, for errors inside its expressions
         self._gap = False
         self._gap_from: list[str] = []
-        self._dot: Lin | None = None
+        self._dot_term: Lin | None = None     # see _dot
+        self._dot_at: tuple | None = None
         self._objsyms = self._object_symbols()
         self._terms: dict[str, Lin] = {}
         self._busy: set[str] = set()
@@ -152,15 +153,29 @@ class ScriptLayout(SymbolTerms):
         return it
 
     def _push(self, it: Item) -> None:
-        if it.dot is None:
-            it.dot = self._dot
+        if it.dot is None and (it.fixed is not None or it.pre_expr is not None):
+            it.dot = self._dot   # what its expression reads as '.'
         if it.gap:
             it.gap_from = tuple(self._gap_from)
         self._gap_from = []
         self.pos[it.var] = len(self.items)
         self.items.append(it)
-        self._dot = Lin(((it.var, 1),), it.size)  # what Lin.var(it.var) + it.size gives, built directly
+        self._dot_at = (it.var, it.size)
         self._gap = False
+
+    @property
+    def _dot(self) -> Lin | None:
+        """The location counter: the end of the last item, made a term when first read (most
+        items are sections, after which nothing reads it)."""
+        at = self._dot_at
+        if at is not None:
+            self._dot_term = Lin(((at[0], 1),), at[1])  # what Lin.var(var) + size gives, built directly
+            self._dot_at = None
+        return self._dot_term
+
+    @_dot.setter
+    def _dot(self, value: Lin | None) -> None:
+        self._dot_term, self._dot_at = value, None
 
     def _walk(self) -> None:
         self._spec_index = 0
@@ -199,9 +214,11 @@ class ScriptLayout(SymbolTerms):
             if out == "/DISCARD/":
                 return
             text = _spec_text(st)
+            sections, tbss = self.obj.sections, self._tbss_in
             for idx, _ in self.members[k]:
-                sec = self.obj.sections[idx]
-                self._tbss_check(sec, out, st)
+                sec = sections[idx]
+                if (out or "") in tbss or (sec.type == SHT_NOBITS and sec.flags & SHF_TLS):
+                    self._tbss_check(sec, out, st)
                 self._push(Item(("sec", idx), sec.footprint, sec.align, self._gap, sec.name, out or "", text))
                 self._gap = True  # the section may grow in another configuration
                 self._gap_from = [text]
@@ -238,13 +255,14 @@ class ScriptLayout(SymbolTerms):
         another in the TLS block: sites that use a later one are left unknown (``shadowed``).
         Other input after a .tbss in the same output section would be misplaced: an error."""
         tls_bss = sec.type == SHT_NOBITS and bool(sec.flags & SHF_TLS)
-        seen = self._tbss_in.setdefault(out or "", [])
-        if seen and seen[-1] is not None:
+        last = self._tbss_in.get(out or "")
+        if last is not None:
             if not tls_bss:
                 raise self._err(st, f"the layout model cannot follow {sec.name} after the TLS NOBITS input "
-                                    f"{seen[-1]} in {out}: ld.lld gives {seen[-1]} room there, the chain none")
+                                    f"{last} in {out}: ld.lld gives {last} room there, the chain none")
             self.tbss_shadowed.add(sec.index)
-        seen.append(sec.name if tls_bss else None)
+        if tls_bss:
+            self._tbss_in[out or ""] = sec.name
 
     def _has_alloc(self, body) -> bool:
         k = self._spec_index
@@ -293,7 +311,7 @@ class ScriptLayout(SymbolTerms):
         if self._gap:
             self._point(f"end of {name}", name, 1)
         self.out_end[name] = self._dot
-        if any(x is not None for x in self._tbss_in.get(name, ())):
+        if name in self._tbss_in:
             if st.address is not None:   # measured: ld.lld 14 puts it at the location counter
                 raise self._err(st, f"the layout model cannot follow the address of the .tbss output section "
                                     f"{name}: ld.lld ignores it")
