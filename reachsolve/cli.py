@@ -62,7 +62,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per solver query")
     p.add_argument("--rlimit", type=int, default=0, metavar="N",
                    help="z3 resource units per query, a deterministic limit (default: none)")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="objects analyzed in parallel")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="objects analyzed in parallel; for one object, threads for its column-wise proofs")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
                    help="stop cleanly (input error) instead of using more memory than this")
     p.add_argument("--fail-on", type=_fail_on, default=_fail_on("vulnerable,broken,unknown"), metavar="KINDS",

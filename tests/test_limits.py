@@ -105,3 +105,20 @@ def test_memory_cap_stops_cleanly_and_other_files_go_on(tmp_path):
     # Exit status 2 hides the findings' 1: one more line keeps them visible.
     assert rest == ["reachsolve: 2 vulnerable in the objects analyzed; 1 input error"]
     assert any(s["file"] == demo_object() for s in json_site_rows(json.loads(p.stdout)))
+
+
+def test_one_object_screened_in_threads_gives_the_same_report(objdir, tmp_path, monkeypatch):
+    """--jobs with one object screens its chunks in threads (prove/screen.py): the table is
+    the one a single thread makes. Chunks of 2 rows make several of most fixtures."""
+    from reachsolve.prove import screen
+    from reachsolve.report.render import json_chunks
+    monkeypatch.setattr(screen, "CHUNK", 2)
+    seen = set()
+    for obj in _objs(objdir):
+        outs = set()
+        for jobs in (1, 3):
+            rep = analyze([obj], LayoutModel(), jobs=jobs)
+            outs.add("".join(json_chunks(rep, all_sites=True)))
+            seen.add(len(rep.proved[0]) > 2 if rep.proved else False)
+        assert len(outs) == 1, obj
+    assert True in seen  # some object had more than one chunk

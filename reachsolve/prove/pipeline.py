@@ -116,7 +116,7 @@ def _result(ob: ObjectContext, site: Site, v: Decision, as_linked: int | None = 
 
 
 def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fixes: bool = True,
-                   source_lines: bool = False, source_root: str | None = None
+                   source_lines: bool = False, source_root: str | None = None, threads: int = 1
                    ) -> tuple[list[SiteResult], ProofTable | None, FileSummary, ObjectContext]:
     """Decide every site of ``obj``: column-wise proofs first (screen.py), the rest one by one.
 
@@ -124,13 +124,14 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
     ``fixes``: decide a rewrite of each failing site (prove/fix.py).
     ``source_lines`` looks up the DWARF source line of each site decided one by one
     (off by default: a rewritten object analyzed for its fixes needs none);
-    ``source_root`` makes those paths relative to it.
+    ``source_root`` makes those paths relative to it. ``threads``: for the column-wise
+    proofs of one large object (screen.py); the results do not depend on it.
     """
     backend.new_session()
     ob = ObjectContext(obj, model)
     table, proved = None, np.zeros(len(ob.cols), dtype=bool)
     if columns:
-        table, proved, counts = screen(ob, ob.cols)
+        table, proved, counts = screen(ob, ob.cols, threads)
         ob.stats.update(counts)
     rest = np.nonzero(~proved)[0].tolist()
     sites = {i: ob.cols.site(i) for i in rest}
@@ -190,11 +191,11 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
 
 def _analyze_blob(task) -> tuple:
     """One object in isolation (a process-pool task): results, or the error that stopped it."""
-    name, data, model, columns, keep, lines, root = task
+    name, data, model, columns, keep, lines, root, threads = task
     calls0 = backend.Stats.calls
     try:
         res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
-                                              source_root=root)
+                                              source_root=root, threads=threads)
     except InputError as exc:
         return None, None, None, FileError(exc.file, exc.message), 0, None
     except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
@@ -239,8 +240,8 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
                 errors.append(FileError(blob.file, blob.message))
             else:
                 sources[blob.name] = Source(path, k, hashlib.sha256(blob.data).hexdigest())
-                tasks.append((blob.name, blob.data, model, columns, keep_objects and jobs <= 1, source_lines,
-                              source_root))
+                tasks.append([blob.name, blob.data, model, columns, keep_objects and jobs <= 1, source_lines,
+                              source_root, 1])
     def tell(done: Iterable):
         outcomes, decided = [], 0
         for out in done:
@@ -250,6 +251,8 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
                 progress(len(outcomes), len(tasks), decided)
         return outcomes
 
+    if len(tasks) == 1:
+        tasks[0][-1] = jobs   # one object: its jobs are threads within it
     if jobs > 1 and len(tasks) > 1:
         import concurrent.futures as cf
         with cf.ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -62,8 +62,12 @@ def _build_type_tables(policy: LinkPolicy) -> dict[str, np.ndarray]:
 CHUNK = 1 << 18  # rows screened together: bounds the temporaries of a kernel-sized object
 
 
-def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counter]:
-    """Prove what interval arithmetic proves; return the table, the proved rows, and counts."""
+def screen(ob, cols: SiteColumns, threads: int = 1) -> tuple[ProofTable | None, np.ndarray, Counter]:
+    """Prove what interval arithmetic proves; return the table, the proved rows, and counts.
+
+    ``threads`` > 1 screens the chunks of a large object in that many threads: numpy lets
+    the interpreter go while it works on a chunk, and the chunks are joined in order, so
+    the table is the same whatever the count."""
     n = len(cols)
     proved = np.zeros(n, dtype=bool)
     stats: Counter = Counter()
@@ -71,7 +75,15 @@ def screen(ob, cols: SiteColumns) -> tuple[ProofTable | None, np.ndarray, Counte
     if not n or ob.feasible is None or model.image_max >= LIMIT:
         return None, proved, stats
     ctx = _Context(ob, cols)
-    parts = [_screen_rows(ctx, slice(k, min(k + CHUNK, n))) for k in range(0, n, CHUNK)]
+    chunks = [slice(k, min(k + CHUNK, n)) for k in range(0, n, CHUNK)]
+    # The first chunk in this thread: the frame's per-section tables are made there, once.
+    parts = [_screen_rows(ctx, chunks[0])]
+    if threads > 1 and len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            parts += pool.map(lambda part: _screen_rows(ctx, part), chunks[1:])
+    else:
+        parts += [_screen_rows(ctx, part) for part in chunks[1:]]
     rows = np.concatenate([p.pop("row") for p in parts])
     if not len(rows):
         return None, proved, stats
