@@ -204,6 +204,8 @@ def _analyze_blob(task) -> tuple:
             raise
         backend.new_session()  # let the context that ran out go
         return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0, None
+    if table is not None:
+        table.type_counts  # counted here, in the worker: the parent renders ten thousand tables
     return res, table, summ, None, backend.Stats.calls - calls0, ob if keep else None
 
 
