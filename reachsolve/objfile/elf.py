@@ -35,6 +35,9 @@ SYM_UNDEF, SYM_ABS, SYM_COMMON = -1, -2, -3  # codes in ObjectFile.symbol_sectio
 # naming one of them is corrupt.
 _NOT_RELOCATABLE = (SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX)
 
+# String tables with at most this many names to read are read name by name (_cstr).
+_FEW_NAMES = 32
+
 _REV_MACHINE = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
 _REV_ETYPE = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
 _REV_SHTYPE = {v: k for k, v in ENUM_SH_TYPE_BASE.items() if isinstance(v, int)}
@@ -58,7 +61,9 @@ def _ehdr_struct(big_endian: bool):
     return structs.Elf_Ehdr
 
 
+@functools.lru_cache(maxsize=2)
 def _dtypes(big: bool) -> dict[str, np.dtype]:
+    """The table entry types for one byte order (shared by every object: read, never changed)."""
     e = ">" if big else "<"
     return {
         "shdr": np.dtype([("name", e + "u4"), ("type", e + "u4"), ("flags", e + "u8"), ("addr", e + "u8"),
@@ -241,7 +246,7 @@ class ObjectFile:
         def one(i, o):
             return self._cstr(table, o, what.format(i))
 
-        if not table or not offsets:
+        if not table or len(offsets) <= _FEW_NAMES:  # a few: numpy's fixed cost exceeds the loop's
             return [one(i, o) for i, o in zip(ids, offsets)]
         buf = np.frombuffer(table, dtype=np.uint8)
         nul = np.flatnonzero(buf == 0)

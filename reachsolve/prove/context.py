@@ -54,14 +54,12 @@ class ObjectContext:
                 for sym, align in sorted(cols.symbol_alignment().items())]
         gots = {}
         tp_sites = False
-        present = set(np.unique(cols.rtype).tolist())
-        for spec in sorted(BY_NUMBER.values(), key=lambda sp: sp.number):
-            if spec.number not in present:
+        for number in sorted(set(cols.rtype.tolist())):  # the catalogue's types (SiteColumns keeps no other)
+            spec = BY_NUMBER[number]
+            tp_sites |= bool(spec.formula.tp_relative)
+            if not spec.formula.uses_got:
                 continue
-            rows = cols.rtype == spec.number
-            tp_sites |= bool(spec.formula.tp_relative and rows.any())
-            if not spec.formula.uses_got or not rows.any():
-                continue
+            rows = cols.rtype == number
             kind = spec.formula.got_kind
             for si, addend in sorted(set(zip(cols.symbol[rows].tolist(), cols.addend[rows].tolist()))):
                 name = cols.label(si) if si and len(obj.symbols) else ""
