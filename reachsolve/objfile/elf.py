@@ -1,6 +1,7 @@
 """ELF64 AArch64 relocatable objects, read with every table bounds-checked.
 
-pyelftools decodes the ELF header and supplies the gABI/AAELF64 names; the
+pyelftools supplies the gABI/AAELF64 names; the ELF header is unpacked with
+struct (pyelftools' parser costs more than a small archive member's analysis) and the
 section, symbol and relocation tables are viewed as numpy structured arrays,
 because a Python object per relocation is too slow for a kernel's vmlinux.o
 (1.6 M relocations). Every offset, count and index is checked before use, so
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from elftools.elf.enums import (ENUM_E_MACHINE, ENUM_E_TYPE, ENUM_RELOC_TYPE_AARCH64,
                                 ENUM_SH_TYPE_BASE)
-from elftools.elf.structs import ELFStructs
 
 from ..errors import InputError
 from ..target.catalogue import BY_NUMBER, type_name
@@ -52,13 +53,11 @@ def reloc_type_name(number: int) -> str:
     return _REV_RELOC.get(number) or type_name(number) or f"R_AARCH64_<{number}>"
 
 
-@functools.lru_cache(maxsize=2)
-def _ehdr_struct(big_endian: bool):
-    """pyelftools' ELF64 header struct for one byte order: building its structs costs about
-    0.5 ms, which an archive of ten thousand members would pay once per member."""
-    structs = ELFStructs(little_endian=not big_endian, elfclass=64)
-    structs.create_basic_structs()
-    return structs.Elf_Ehdr
+# The ELF64 header after e_ident (gABI): e_type, e_machine, e_version, e_entry, e_phoff,
+# e_shoff, e_flags, e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx.
+_EHDR_FIELDS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags", "e_ehsize",
+                "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx")
+_EHDR = {big: struct.Struct(("> " if big else "< ") + "16x HHI QQQ I HHHHHH") for big in (False, True)}
 
 
 @functools.lru_cache(maxsize=2)
@@ -168,17 +167,13 @@ class ObjectFile:
         self.big_endian = d[5] == 2
         if len(d) < 64:
             raise self._fail(f"truncated ELF header ({len(d)} bytes, need 64)")
-        try:
-            hdr = _ehdr_struct(self.big_endian).parse(d[:64])
-        except Exception as exc:  # pyelftools' ELFError, or construct's own errors
-            raise self._fail(f"unreadable ELF header: {exc}") from None
+        # Fixed fields, all integers: any 64 bytes decode (class and byte order are checked above).
+        hdr = dict(zip(_EHDR_FIELDS, _EHDR[self.big_endian].unpack_from(d, 0)))
         machine = hdr["e_machine"]
-        machine = ENUM_E_MACHINE.get(machine, machine) if isinstance(machine, str) else machine
         if machine != EM_AARCH64:
             label = _REV_MACHINE.get(machine, f"e_machine {machine}")
             raise self._fail(f"machine is {label}, not EM_AARCH64")
         etype = hdr["e_type"]
-        etype = ENUM_E_TYPE.get(etype, etype) if isinstance(etype, str) else etype
         if etype != ET_REL:
             raise self._fail(f"{_REV_ETYPE.get(etype, f'type {etype:#x}')} file; only relocatable objects (ET_REL) are supported")
         self._dt = _dtypes(self.big_endian)
@@ -360,8 +355,18 @@ class ObjectFile:
         self.symbols = syms
         self.shndx = shndx
 
+    def _symbol_lists(self) -> dict[str, list[int]]:
+        """The symbol table's fields as lists, made on first use: per-symbol lookups read
+        these (a numpy scalar read costs about a microsecond, a list item a few ns)."""
+        cached = getattr(self, "_symbol_lists_cache", None)
+        if cached is None:
+            cached = {k: self.symbols[k].tolist() for k in ("name", "info", "value", "size")}
+            cached["section"] = self.symbol_section.tolist()
+            self._symbol_lists_cache = cached
+        return cached
+
     def symbol_name(self, i: int) -> str:
-        return self._cstr(self._strtab, int(self.symbols["name"][i]), f"symbol {i}") if len(self._strtab) else ""
+        return self._cstr(self._strtab, self._symbol_lists()["name"][i], f"symbol {i}") if len(self._strtab) else ""
 
     def enclosing_symbol(self, section: int, offset: int) -> tuple[str, int] | None:
         """(name, offset from it) of what a person calls the place ``section+offset``: the
@@ -403,20 +408,19 @@ class ObjectFile:
         out: dict[int, list] = {}
         if len(self.symbols) > 1:
             types = self.symbols["info"] & 0xF
-            binds = self.symbols["info"] >> 4
             keep = ((self.symbol_section > 0) & ((types == STT_NOTYPE) | (types == STT_OBJECT) |
                                                  (types == STT_FUNC) | (types == STT_GNU_IFUNC)))
             keep[0] = False
             idx = np.nonzero(keep)[0]
             names = self.symbol_names(idx)
+            lists = self._symbol_lists()
+            info, value, size, where = lists["info"], lists["value"], lists["size"], lists["section"]
             for i, name in zip(idx.tolist(), names):
                 if not name or name.startswith("$"):
                     continue
-                t = int(types[i])
-                key = (int(self.symbols["value"][i]), t not in (STT_FUNC, STT_GNU_IFUNC),
-                       int(binds[i]) == STB_LOCAL, name)
-                out.setdefault(int(self.symbol_section[i]), []).append(
-                    (key, (key[0], int(self.symbols["size"][i]), name, not key[1], not key[2])))
+                t = info[i] & 0xF
+                key = (value[i], t not in (STT_FUNC, STT_GNU_IFUNC), info[i] >> 4 == STB_LOCAL, name)
+                out.setdefault(where[i], []).append((key, (key[0], size[i], name, not key[1], not key[2])))
         places = {}
         for sec, rows in out.items():
             rows.sort(key=lambda r: r[0])
@@ -431,8 +435,9 @@ class ObjectFile:
 
     def symbol_label(self, i: int) -> str:
         """The name a person would use: section symbols are named by their section."""
-        if (int(self.symbols["info"][i]) & 0xF) == STT_SECTION:
-            sec = int(self.symbol_section[i])
+        lists = self._symbol_lists()
+        if (lists["info"][i] & 0xF) == STT_SECTION:
+            sec = lists["section"][i]
             if sec > 0:
                 return self.sections[sec].name
         return self.symbol_name(i)
