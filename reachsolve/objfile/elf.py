@@ -365,6 +365,10 @@ class ObjectFile:
             self._symbol_lists_cache = cached
         return cached
 
+    def symbol_info(self, i: int) -> int:
+        """st_info of symbol ``i`` (binding << 4 | type)."""
+        return self._symbol_lists()["info"][i]
+
     def symbol_name(self, i: int) -> str:
         return self._cstr(self._strtab, self._symbol_lists()["name"][i], f"symbol {i}") if len(self._strtab) else ""
 

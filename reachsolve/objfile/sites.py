@@ -188,7 +188,7 @@ class SiteColumns:
         syms, need = self.anchor[rows], _VALUE_ALIGNMENT[self.rtype[rows]]
         order = np.lexsort((need, syms))
         syms, need = syms[order], need[order]
-        last = np.r_[syms[1:] != syms[:-1], True]  # the largest need of each symbol comes last
+        last = np.append(syms[1:] != syms[:-1], True)  # the largest need of each symbol comes last
         out = {}
         for si, a in zip(syms[last].tolist(), need[last].tolist()):
             if int(self.obj.symbol_section[si]) == SYM_COMMON:
@@ -232,8 +232,9 @@ class _Symbols:
 
     def __init__(self, obj: ObjectFile):
         self.obj = obj
-        self.where = obj.symbol_section.tolist()
-        self.value = obj.symbols["value"].tolist()
+        lists = obj._symbol_lists()  # shared with the object's own lookups
+        self.where = lists["section"]
+        self.value = lists["value"]
         self._labels: dict[int, str] = {}
 
     def label(self, si: int) -> str:

@@ -179,7 +179,7 @@ class ObjectContext:
             if {site.section, site.target_section} & set(self.layout.orphans):
                 used.add(a[("orphans",)])
         if site.anchor is not None and site.anchor[0] == "sym" and \
-                int(self.obj.symbols["info"][site.symbol]) >> 4 == STB_WEAK:
+                self.obj.symbol_info(site.symbol) >> 4 == STB_WEAK:
             used |= {a[k] for k in (("weak",), ("final-link",), ("preemptible",)) if k in a}
         return tuple(assumption_id(k) for k in sorted(used))
 
@@ -274,7 +274,7 @@ class ObjectContext:
         return bool(self._bound(v))
 
     def is_weak(self, si: int) -> bool:
-        return (int(self.obj.symbols["info"][si]) >> 4) == STB_WEAK
+        return (self.obj.symbol_info(si) >> 4) == STB_WEAK
 
     def for_weak(self, profile: str) -> "ObjectContext":
         """This context deciding a resolved undefined weak reference under one of its linkers

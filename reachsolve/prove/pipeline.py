@@ -82,7 +82,7 @@ class _Lines:
 def _target_label(obj: ObjectFile, site: Site) -> str | None:
     """A section symbol plus addend names the label written there, if one starts exactly there."""
     tsec = site.target_section
-    if tsec is None or not len(obj.symbols) or (int(obj.symbols["info"][site.symbol]) & 0xF) != STT_SECTION:
+    if tsec is None or not len(obj.symbols) or (obj.symbol_info(site.symbol) & 0xF) != STT_SECTION:
         return None
     return obj.label_at(tsec, site.sym_value + site.addend)
 
