@@ -27,6 +27,11 @@ from ..target.catalogue import TCB_SIZE, TP_VAR, thread_pointer
 from .options import ADDRESS_SPACE, LayoutModel
 
 
+def clamp(idx: np.ndarray, n: int) -> np.ndarray:
+    """np.clip(idx, 0, n - 1) for an index column (n >= 1), without np.clip's fixed cost."""
+    return np.minimum(np.maximum(idx, 0), n - 1)
+
+
 class Slot(NamedTuple):
     label: str
     size: int      # bytes of address space it occupies (0: a point)
@@ -260,18 +265,30 @@ class FreeFrame:
         cache[key] = present, size, align
         return present, size, align
 
+    def _var_columns(self, n: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(present, size, align) of the sections, then the symbols, then one entry for a row
+        that names neither (absent, size 0, alignment 1): one gather serves every kind."""
+        key = ("all", n[0], n[1])
+        cache = self._arrays
+        hit = cache.get(key)
+        if hit is None:
+            secs, syms = self._var_arrays(1, n[0]), self._var_arrays(2, n[1])
+            hit = cache[key] = tuple(np.concatenate([a, b, np.array([x], dtype=a.dtype)])
+                                     for a, b, x in zip(secs, syms, (False, 0, 1)))
+        return hit
+
+    @staticmethod
+    def _var_rows(kind: np.ndarray, idx: np.ndarray, n: tuple[int, int]) -> np.ndarray:
+        """Each row's entry in :meth:`_var_columns` (an index clamped into its kind's range)."""
+        lo = np.maximum(idx, 0)
+        return np.where(kind == 1, np.minimum(lo, n[0] - 1),
+                        np.where(kind == 2, np.minimum(lo, n[1] - 1) + n[0], n[0] + n[1]))
+
     def column_align(self, kind: np.ndarray, idx: np.ndarray, n: tuple[int, int]):
         """(known, alignment) of each variable named by the columns; ``n``: how many sections, symbols."""
-        ok = np.zeros(len(idx), dtype=bool)
-        align = np.ones(len(idx), dtype=np.int64)
-        for k in (1, 2):
-            rows = kind == k
-            if rows.any():
-                present, _, al = self._var_arrays(k, n[k - 1])
-                j = np.clip(idx[rows], 0, n[k - 1] - 1)
-                ok[rows] = present[j]
-                align[rows] = al[j]
-        return ok, align
+        present, _, align = self._var_columns(n)
+        j = self._var_rows(kind, idx, n)
+        return present[j], align[j]
 
     def pair_spans(self, kind: np.ndarray, target: np.ndarray, place: np.ndarray, n: tuple[int, int]):
         """(ok, lo, hi): bounds of var(target) - base(place) for distinct variables, as :meth:`span`
@@ -280,16 +297,10 @@ class FreeFrame:
         if top >= self.LIMIT:
             z = np.zeros(len(place), dtype=np.int64)
             return np.zeros(len(place), dtype=bool), z, z
-        ok_t, _ = self.column_align(kind, target, n)
-        present_s, size_s, _ = self._var_arrays(1, n[0])
-        size_t = np.zeros(len(target), dtype=np.int64)
-        for k in (1, 2):
-            rows = kind == k
-            if rows.any():
-                _, sz, _ = self._var_arrays(k, n[k - 1])
-                size_t[rows] = sz[np.clip(target[rows], 0, n[k - 1] - 1)]
-        j = np.clip(place, 0, n[0] - 1)
-        return ok_t & present_s[j], -(top - size_s[j]), top - size_t
+        present, size, _ = self._var_columns(n)
+        t = self._var_rows(kind, target, n)
+        j = clamp(place, n[0])  # a section: the first n[0] entries
+        return present[t] & present[j], -(top - size[j]), top - size[t]
 
     # -- concrete layouts ---------------------------------------------------------
     def complete(self, partial: Mapping[Var, int], focus=None) -> dict[Var, int] | None:

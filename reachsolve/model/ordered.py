@@ -24,7 +24,7 @@ from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, Var, constraint
 from ..script.chain import ScriptLayout
 from ..target.catalogue import TP_VAR
 from ..target.policy import GOT_HEADER
-from .frame import FreeFrame, Slot, TlsSegment
+from .frame import FreeFrame, Slot, TlsSegment, clamp
 from .options import ADDRESS_SPACE
 
 BIG = INF
@@ -293,7 +293,7 @@ class OrderedFrame(FreeFrame):
     def column_align(self, kind, idx, n):
         ok, align = super().column_align(kind, idx, n)
         inchain, _, al, _ = self._chain_arrays(n[0])
-        rows = (kind == 1) & inchain[np.clip(idx, 0, n[0] - 1)]
+        rows = (kind == 1) & inchain[clamp(idx, n[0])]
         align[rows] = al[idx[rows]]
         return ok | rows, align
 
@@ -301,8 +301,8 @@ class OrderedFrame(FreeFrame):
         """As :meth:`span` for two chain sections: the script's order fixes which comes first."""
         top = self.model.image_max
         inchain, pos, _, prefix = self._chain_arrays(n[0])
-        t = np.clip(target, 0, n[0] - 1)
-        p = np.clip(place, 0, n[0] - 1)
+        t = clamp(target, n[0])
+        p = clamp(place, n[0])
         ok = (kind == 1) & inchain[t] & inchain[p] & (pos[t] != pos[p]) & (top < self.LIMIT)
         a, b = np.minimum(pos[t], pos[p]), np.maximum(pos[t], pos[p])
         lo = prefix[b] - prefix[a]

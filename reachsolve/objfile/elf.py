@@ -1,6 +1,7 @@
 """ELF64 AArch64 relocatable objects, read with every table bounds-checked.
 
-pyelftools decodes the ELF header and supplies the gABI/AAELF64 names; the
+pyelftools supplies the gABI/AAELF64 names; the ELF header is unpacked with
+struct (pyelftools' parser costs more than a small archive member's analysis) and the
 section, symbol and relocation tables are viewed as numpy structured arrays,
 because a Python object per relocation is too slow for a kernel's vmlinux.o
 (1.6 M relocations). Every offset, count and index is checked before use, so
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from elftools.elf.enums import (ENUM_E_MACHINE, ENUM_E_TYPE, ENUM_RELOC_TYPE_AARCH64,
                                 ENUM_SH_TYPE_BASE)
-from elftools.elf.structs import ELFStructs
 
 from ..errors import InputError
 from ..target.catalogue import BY_NUMBER, type_name
@@ -35,6 +36,9 @@ SYM_UNDEF, SYM_ABS, SYM_COMMON = -1, -2, -3  # codes in ObjectFile.symbol_sectio
 # naming one of them is corrupt.
 _NOT_RELOCATABLE = (SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX)
 
+# String tables with at most this many names to read are read name by name (_cstr).
+_FEW_NAMES = 32
+
 _REV_MACHINE = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
 _REV_ETYPE = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
 _REV_SHTYPE = {v: k for k, v in ENUM_SH_TYPE_BASE.items() if isinstance(v, int)}
@@ -49,16 +53,16 @@ def reloc_type_name(number: int) -> str:
     return _REV_RELOC.get(number) or type_name(number) or f"R_AARCH64_<{number}>"
 
 
+# The ELF64 header after e_ident (gABI): e_type, e_machine, e_version, e_entry, e_phoff,
+# e_shoff, e_flags, e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx.
+_EHDR_FIELDS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags", "e_ehsize",
+                "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx")
+_EHDR = {big: struct.Struct(("> " if big else "< ") + "16x HHI QQQ I HHHHHH") for big in (False, True)}
+
+
 @functools.lru_cache(maxsize=2)
-def _ehdr_struct(big_endian: bool):
-    """pyelftools' ELF64 header struct for one byte order: building its structs costs about
-    0.5 ms, which an archive of ten thousand members would pay once per member."""
-    structs = ELFStructs(little_endian=not big_endian, elfclass=64)
-    structs.create_basic_structs()
-    return structs.Elf_Ehdr
-
-
 def _dtypes(big: bool) -> dict[str, np.dtype]:
+    """The table entry types for one byte order (shared by every object: read, never changed)."""
     e = ">" if big else "<"
     return {
         "shdr": np.dtype([("name", e + "u4"), ("type", e + "u4"), ("flags", e + "u8"), ("addr", e + "u8"),
@@ -163,17 +167,13 @@ class ObjectFile:
         self.big_endian = d[5] == 2
         if len(d) < 64:
             raise self._fail(f"truncated ELF header ({len(d)} bytes, need 64)")
-        try:
-            hdr = _ehdr_struct(self.big_endian).parse(d[:64])
-        except Exception as exc:  # pyelftools' ELFError, or construct's own errors
-            raise self._fail(f"unreadable ELF header: {exc}") from None
+        # Fixed fields, all integers: any 64 bytes decode (class and byte order are checked above).
+        hdr = dict(zip(_EHDR_FIELDS, _EHDR[self.big_endian].unpack_from(d, 0)))
         machine = hdr["e_machine"]
-        machine = ENUM_E_MACHINE.get(machine, machine) if isinstance(machine, str) else machine
         if machine != EM_AARCH64:
             label = _REV_MACHINE.get(machine, f"e_machine {machine}")
             raise self._fail(f"machine is {label}, not EM_AARCH64")
         etype = hdr["e_type"]
-        etype = ENUM_E_TYPE.get(etype, etype) if isinstance(etype, str) else etype
         if etype != ET_REL:
             raise self._fail(f"{_REV_ETYPE.get(etype, f'type {etype:#x}')} file; only relocatable objects (ET_REL) are supported")
         self._dt = _dtypes(self.big_endian)
@@ -241,7 +241,7 @@ class ObjectFile:
         def one(i, o):
             return self._cstr(table, o, what.format(i))
 
-        if not table or not offsets:
+        if not table or len(offsets) <= _FEW_NAMES:  # a few: numpy's fixed cost exceeds the loop's
             return [one(i, o) for i, o in zip(ids, offsets)]
         nul = self._nuls(table)
         offs = np.array(offsets, dtype=np.int64)
@@ -362,8 +362,22 @@ class ObjectFile:
         self.symbols = syms
         self.shndx = shndx
 
+    def _symbol_lists(self) -> dict[str, list[int]]:
+        """The symbol table's fields as lists, made on first use: per-symbol lookups read
+        these (a numpy scalar read costs about a microsecond, a list item a few ns)."""
+        cached = getattr(self, "_symbol_lists_cache", None)
+        if cached is None:
+            cached = {k: self.symbols[k].tolist() for k in ("name", "info", "value", "size")}
+            cached["section"] = self.symbol_section.tolist()
+            self._symbol_lists_cache = cached
+        return cached
+
+    def symbol_info(self, i: int) -> int:
+        """st_info of symbol ``i`` (binding << 4 | type)."""
+        return self._symbol_lists()["info"][i]
+
     def symbol_name(self, i: int) -> str:
-        return self._cstr(self._strtab, int(self.symbols["name"][i]), f"symbol {i}") if len(self._strtab) else ""
+        return self._cstr(self._strtab, self._symbol_lists()["name"][i], f"symbol {i}") if len(self._strtab) else ""
 
     def enclosing_symbol(self, section: int, offset: int) -> tuple[str, int] | None:
         """(name, offset from it) of what a person calls the place ``section+offset``: the
@@ -453,8 +467,9 @@ class ObjectFile:
 
     def symbol_label(self, i: int) -> str:
         """The name a person would use: section symbols are named by their section."""
-        if (int(self.symbols["info"][i]) & 0xF) == STT_SECTION:
-            sec = int(self.symbol_section[i])
+        lists = self._symbol_lists()
+        if (lists["info"][i] & 0xF) == STT_SECTION:
+            sec = lists["section"][i]
             if sec > 0:
                 return self.sections[sec].name
         return self.symbol_name(i)

@@ -65,6 +65,9 @@ def got_var(spec: RelocSpec, symbol: int, addend: int) -> Var:
     return ("got", symbol, addend, kind) if kind else ("got", symbol, addend)
 
 
+# Objects with at most this many instruction sites check them through a dict, not np.unique.
+_FEW_ROWS = 256
+
 # anchor kinds in SiteColumns.kind (0: no symbol)
 SEC_ANCHOR, SYM_ANCHOR, ABS_ANCHOR = 1, 2, 3
 
@@ -90,8 +93,8 @@ class SiteColumns:
         chk = on_alloc & _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
         other = types[on_alloc & ~chk]
         other = other[(other != 0) & (other != 256)]
-        for t, n in zip(*np.unique(other, return_counts=True)):
-            self.unchecked[reloc_type_name(int(t))] += int(n)
+        for t, n in sorted(Counter(other.tolist()).items()):
+            self.unchecked[reloc_type_name(t)] += n
         idx = np.nonzero(chk)[0]
         target = rel.target[idx]
         offs = rel.offset[idx]
@@ -161,10 +164,18 @@ class SiteColumns:
         if not insn.any():
             return
         keys = (self.rtype[insn] << 32) | self.word[insn].astype(np.int64)
-        uniq, inv = np.unique(keys, return_inverse=True)
-        bad = np.array([_insn_problem(BY_NUMBER[int(k) >> 32], decode(int(k) & 0xFFFFFFFF)) is not None
-                        for k in uniq], dtype=bool)
-        self.special[np.nonzero(insn)[0][bad[inv]]] = True
+        if len(keys) <= _FEW_ROWS:  # a small object: a dict of the distinct keys beats np.unique
+            seen: dict[int, bool] = {}
+            for k in keys.tolist():
+                if k not in seen:
+                    seen[k] = _insn_problem(BY_NUMBER[k >> 32], decode(k & 0xFFFFFFFF)) is not None
+            bad_rows = np.array([seen[k] for k in keys.tolist()], dtype=bool)
+        else:
+            uniq, inv = np.unique(keys, return_inverse=True)
+            bad = np.array([_insn_problem(BY_NUMBER[int(k) >> 32], decode(int(k) & 0xFFFFFFFF)) is not None
+                            for k in uniq], dtype=bool)
+            bad_rows = bad[inv]
+        self.special[np.nonzero(insn)[0][bad_rows]] = True
 
     def label(self, si: int) -> str:
         return self._symbols.label(si)
@@ -177,7 +188,7 @@ class SiteColumns:
         syms, need = self.anchor[rows], _VALUE_ALIGNMENT[self.rtype[rows]]
         order = np.lexsort((need, syms))
         syms, need = syms[order], need[order]
-        last = np.r_[syms[1:] != syms[:-1], True]  # the largest need of each symbol comes last
+        last = np.append(syms[1:] != syms[:-1], True)  # the largest need of each symbol comes last
         out = {}
         for si, a in zip(syms[last].tolist(), need[last].tolist()):
             if int(self.obj.symbol_section[si]) == SYM_COMMON:
@@ -221,8 +232,9 @@ class _Symbols:
 
     def __init__(self, obj: ObjectFile):
         self.obj = obj
-        self.where = obj.symbol_section.tolist()
-        self.value = obj.symbols["value"].tolist()
+        lists = obj._symbol_lists()  # shared with the object's own lookups
+        self.where = lists["section"]
+        self.value = lists["value"]
         self._labels: dict[int, str] = {}
 
     def label(self, si: int) -> str:

@@ -54,14 +54,12 @@ class ObjectContext:
                 for sym, align in sorted(cols.symbol_alignment().items())]
         gots = {}
         tp_sites = False
-        present = set(np.unique(cols.rtype).tolist())
-        for spec in sorted(BY_NUMBER.values(), key=lambda sp: sp.number):
-            if spec.number not in present:
+        for number in sorted(set(cols.rtype.tolist())):  # the catalogue's types (SiteColumns keeps no other)
+            spec = BY_NUMBER[number]
+            tp_sites |= bool(spec.formula.tp_relative)
+            if not spec.formula.uses_got:
                 continue
-            rows = cols.rtype == spec.number
-            tp_sites |= bool(spec.formula.tp_relative and rows.any())
-            if not spec.formula.uses_got or not rows.any():
-                continue
+            rows = cols.rtype == number
             kind = spec.formula.got_kind
             for si, addend in sorted(set(zip(cols.symbol[rows].tolist(), cols.addend[rows].tolist()))):
                 name = cols.label(si) if si and len(obj.symbols) else ""
@@ -181,7 +179,7 @@ class ObjectContext:
             if {site.section, site.target_section} & set(self.layout.orphans):
                 used.add(a[("orphans",)])
         if site.anchor is not None and site.anchor[0] == "sym" and \
-                int(self.obj.symbols["info"][site.symbol]) >> 4 == STB_WEAK:
+                self.obj.symbol_info(site.symbol) >> 4 == STB_WEAK:
             used |= {a[k] for k in (("weak",), ("final-link",), ("preemptible",)) if k in a}
         return tuple(assumption_id(k) for k in sorted(used))
 
@@ -276,7 +274,7 @@ class ObjectContext:
         return bool(self._bound(v))
 
     def is_weak(self, si: int) -> bool:
-        return (int(self.obj.symbols["info"][si]) >> 4) == STB_WEAK
+        return (self.obj.symbol_info(si) >> 4) == STB_WEAK
 
     def for_weak(self, profile: str) -> "ObjectContext":
         """This context deciding a resolved undefined weak reference under one of its linkers

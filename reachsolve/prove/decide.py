@@ -244,7 +244,7 @@ class Decider:
         e0 = self.ob.expr(sites[0])
         d = e0.a.dependent() - e0.b.dependent()
         span = self.frame.span(d)
-        cs = [self.ob.expr(s).a.const - self.ob.expr(s).b.const for s in sites]
+        cs = [e.a.const - e.b.const for e in map(self.ob.expr, sites)]
         if d.coeffs and all(rng[0] <= page_delta_bounds(span[0] + c, span[1] + c)[0]
                             and page_delta_bounds(span[0] + c, span[1] + c)[1] <= rng[1] for c in cs):
             b = (Bound(span[1], None), Bound(span[0], None))  # interval proof; no witness needed
@@ -255,6 +255,7 @@ class Decider:
             return [undecided(b.reason) for _ in sites]
         hi, lo = b
         out = []
+        dtext = None  # the same text for every site of the group: rendered once, when needed
         for site in sites:
             e = self.ob.expr(site)
             c = e.a.const - e.b.const
@@ -267,7 +268,8 @@ class Decider:
                     kind = ProofKind.PAGE_SPAN
                 else:
                     kind = ProofKind.PAGE_SOLVER
-                dtext = render(d, self.ob.name) if d.coeffs else ""
+                if dtext is None:
+                    dtext = render(d, self.ob.name) if d.coeffs else ""
                 out.append(Decision(Verdict.ROBUST, Proof(kind, self.model.image_max, dtext, c, (lo.value, hi.value),
                                                           (vmin, vmax), rng, 1, False)))
                 continue

@@ -18,6 +18,7 @@ from collections import Counter
 import numpy as np
 
 from ..ir import PAGE, Lin, page_delta_bounds
+from ..model.frame import clamp
 from ..report.algebra import render
 from ..report.document import PROOF_COLUMNS, ProofTable, SiteResult
 from ..report.proofs import Proof, ProofKind, VeneerNote, Verdict
@@ -30,8 +31,11 @@ from ..target.policy import LinkPolicy
 LIMIT = 1 << 60  # every operand below this keeps every sum below 2^63
 _PREL, _PAGE, _ABS, _OTHER = 0, 1, 2, 3
 _U64 = np.uint64
-SPAN, FIXED, PAGE_SPAN, PAGE_FIXED, ALIGNED, AS_LINKED = (ProofKind.SPAN, ProofKind.FIXED, ProofKind.PAGE_SPAN,
-                                                         ProofKind.PAGE_FIXED, ProofKind.ALIGNED, ProofKind.AS_LINKED)
+# The proof column's numbers as plain ints: an IntEnum operand makes numpy probe its class
+# for array protocols, through EnumType.__getattr__, at every use.
+SPAN, FIXED, PAGE_SPAN, PAGE_FIXED, ALIGNED, AS_LINKED = map(int, (
+    ProofKind.SPAN, ProofKind.FIXED, ProofKind.PAGE_SPAN, ProofKind.PAGE_FIXED, ProofKind.ALIGNED,
+    ProofKind.AS_LINKED))
 
 
 @functools.lru_cache(maxsize=8)
@@ -84,24 +88,27 @@ def screen(ob, cols: SiteColumns, threads: int = 1) -> tuple[ProofTable | None, 
             parts += pool.map(lambda part: _screen_rows(ctx, part), chunks[1:])
     else:
         parts += [_screen_rows(ctx, part) for part in chunks[1:]]
-    rows = np.concatenate([p.pop("row") for p in parts])
+    rows = np.concatenate([p.pop("row") for p in parts]) if len(parts) > 1 else parts[0].pop("row")
     if not len(rows):
         return None, proved, stats
     proved[rows] = True
 
     def column(name, let_go=True):  # joined; the pieces let go at once, so the peak is a column
+        if len(parts) == 1:  # one chunk (most objects): nothing to join
+            return parts[0].pop(name) if let_go else parts[0][name]
         return np.concatenate([p.pop(name) if let_go else p[name] for p in parts])
 
     order = np.lexsort((ctx.tt["rank"][column("reloc", False)], column("offset", False),
                         column("section_index", False)))
     columns = {k: (column(k)[order] if k in parts[0] else None) for k in PROOF_COLUMNS}
+    made = np.bincount(columns["proof"], minlength=AS_LINKED + 1).tolist()  # every kept row has a proof >= 0
     for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
                     (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
-        stats[name] += int(np.count_nonzero(columns["proof"] == k))
+        stats[name] += made[k]
     tsec = columns["target_section_index"]
-    used_secs = sorted(set(np.unique(columns["section_index"]).tolist()) | set(np.unique(tsec).tolist()) - {-1})
-    used_syms = np.unique(columns["symbol"])
-    used_syms = used_syms[used_syms != 0]
+    used_secs = sorted(set(columns["section_index"].tolist()) | (set(tsec.tolist()) - {-1}))
+    syms = columns["symbol"]
+    used_syms = np.array(sorted(set(syms.tolist()) - {0}), dtype=syms.dtype)
     table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
                        {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
                        dict(zip(used_syms.tolist(), obj.symbol_labels(used_syms))), ob.policy, model.image_max,
@@ -118,7 +125,7 @@ class _Context:
         self.tt = _type_tables(ob.policy)
         self.counts = (len(obj.sections), max(len(obj.symbols), 1))
         self.sec_veneers = np.zeros(len(obj.sections), dtype=bool)
-        for i in np.unique(cols.section).tolist():
+        for i in sorted(set(cols.section.tolist())):
             self.sec_veneers[i] = ob.section_veneers(i)
         self.addr = self.placed = None
         if ob.layout is not None:
@@ -199,7 +206,7 @@ def _screen_rows(ctx: _Context, part: slice) -> dict[str, np.ndarray]:
 def _as_linked(ctx: _Context, kind, anchor, sec, off, form, ct, g, has_rng, r0, r1):
     """Each row's value in the as-linked layout (uint64 bits) and whether it fits there."""
     addr, placed = ctx.addr, ctx.placed
-    t = np.clip(anchor, 0, len(addr) - 1)
+    t = clamp(anchor, len(addr))
     known = (kind == SEC_ANCHOR) & placed[t] & placed[sec]
     # Two's complement arithmetic: exact for differences (both ends lie in one image),
     # and a plain sum for S+A, whose overflow is ruled out row by row.
@@ -209,9 +216,9 @@ def _as_linked(ctx: _Context, kind, anchor, sec, off, form, ct, g, has_rng, r0, 
         diff = np.where(form == _PAGE, Formula.PAGE.value(s, p), s - p)
     value = np.where(form == _ABS, s, diff)
     signed = value.view(np.int64)
-    no_wrap = np.where(form == _ABS, (ct >= 0) & (addr[t] <= _U64((1 << 64) - 1) - ct.clip(0).astype(_U64)), True)
+    no_wrap = np.where(form == _ABS, (ct >= 0) & (addr[t] <= _U64((1 << 64) - 1) - np.maximum(ct, 0).astype(_U64)), True)
     # An absolute value is unsigned (it did not wrap); its ranges start at or below 0.
-    in_range = ~has_rng | np.where(form == _ABS, value <= r1.clip(0).astype(_U64), (r0 <= signed) & (signed <= r1))
+    in_range = ~has_rng | np.where(form == _ABS, value <= np.maximum(r1, 0).astype(_U64), (r0 <= signed) & (signed <= r1))
     aligned = (form == _PAGE) | (np.where(form == _ABS, value % g.astype(_U64), signed % g) == 0)
     return value, known & no_wrap & in_range & aligned
 

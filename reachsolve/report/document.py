@@ -15,12 +15,13 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..target.catalogue import BY_NUMBER, Formula, by_type
-from .proofs import DEFAULT_FAIL_ON, TABLE_PROOF_KINDS, VERDICTS, Note, Reason, Verdict
+from .proofs import DEFAULT_FAIL_ON, TABLE_PROOF_KINDS, VERDICTS, Note, Reason, Verdict, pickled_by_fields
 
 # How a site in a ProofTable was proved: the "proof" column holds ProofKind numbers.
 PROOF_KINDS = TABLE_PROOF_KINDS
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Placement:
     section: str
@@ -28,6 +29,7 @@ class Placement:
     address: int
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SymbolPlacement:
     name: str
@@ -35,6 +37,7 @@ class SymbolPlacement:
     kind: str  # "undefined" | "got" | "script" (defined by the linker script)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Counterexample:
     value: int
@@ -49,6 +52,7 @@ class Counterexample:
     wanted: str                    # what it had to mean
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SourceLine:
     """Where a site's instruction or data word was written, from the object's DWARF line table."""
@@ -58,6 +62,7 @@ class SourceLine:
     column: int | None = None      # None where DWARF says 0, "not known"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SiteResult:
     file: str
@@ -108,6 +113,7 @@ class SiteResult:
         return (self.file, self.section_index, self.offset, self.reloc)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class BaselineMark:
     """A finding compared with the baseline report: "new", "unchanged" or "updated"
@@ -130,6 +136,7 @@ class Comparison:
     not_compared: tuple[dict, ...]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FileError:
     file: str
@@ -190,8 +197,19 @@ class ProofTable:
 
     @cached_property
     def type_counts(self) -> dict[str, int]:
-        t, n = np.unique(self.columns["reloc"], return_counts=True)
-        return {BY_NUMBER[int(a)].name: int(b) for a, b in zip(t, n)}
+        """Rows per relocation type, by type number (np.unique's order, at a bincount's cost)."""
+        n = np.bincount(self.columns["reloc"])
+        t = np.flatnonzero(n)
+        return {BY_NUMBER[a].name: c for a, c in zip(t.tolist(), n[t].tolist())}
+
+    def __reduce__(self):
+        # Across the process pool as one buffer of every column (an archive sends ten
+        # thousand tables of a few rows: sixteen pickled arrays each cost more than the rows).
+        layout = tuple((k, None if v is None else v.dtype.str) for k, v in self.columns.items())
+        blob = b"".join(v.tobytes() for v in self.columns.values() if v is not None)
+        return _table_from_buffer, (self.file, _LAYOUTS.setdefault(layout, layout), len(self), bytearray(blob),
+                                    self.section_names, self.section_labels, self.symbol_names, self.policy,
+                                    self.image_max, self.expand, self.__dict__.get("type_counts"))
 
     def as_linked(self) -> list[int] | None:
         """The as-linked values as integers: S+A is unsigned, differences are signed."""
@@ -211,6 +229,30 @@ class ProofTable:
         return self.expand(self)
 
 
+_LAYOUTS: dict[tuple, tuple] = {}   # one object per column layout: pickled once per batch
+_DTYPES: dict[str, np.dtype] = {}
+
+
+def _table_from_buffer(file, layout, n, blob, section_names, section_labels, symbol_names, policy, image_max,
+                       expand, type_counts) -> ProofTable:
+    """A ProofTable as ProofTable.__reduce__ sent it: each column a view of the one buffer."""
+    columns, at = {}, 0
+    for k, code in layout:
+        if code is None:
+            columns[k] = None
+            continue
+        dt = _DTYPES.get(code)
+        if dt is None:
+            dt = _DTYPES[code] = np.dtype(code)
+        columns[k] = np.frombuffer(blob, dtype=dt, count=n, offset=at) if n else np.zeros(0, dtype=dt)
+        at += n * dt.itemsize
+    t = ProofTable(file, columns, section_names, section_labels, symbol_names, policy, image_max, expand)
+    if type_counts is not None:
+        t.__dict__["type_counts"] = type_counts
+    return t
+
+
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where an analyzed object came from: the path given, its member index, its contents' hash."""
