@@ -358,14 +358,16 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
         obj, lds = str(base / "vmlinux.o"), str(base / "vmlinux.lds")
         inputs = [obj]
         rj_script, rj_free = tmp / f"{name}-script.json", tmp / f"{name}-free.json"
-        a = rs + ["--linker-script", lds, "--format", "json", "-o", str(rj_script), obj]
-        b = rs + ["--format", "json", "-o", str(rj_free), obj]
+        # --jobs on one object: threads for its column-wise proofs (ld.lld uses every core too)
+        jobs = ["--jobs", str(args.jobs)]
+        a = rs + [*jobs, "--linker-script", lds, "--format", "json", "-o", str(rj_script), obj]
+        b = rs + [*jobs, "--format", "json", "-o", str(rj_free), obj]
         lld = ["ld.lld", *KERNEL_LDFLAGS, "-T", lds, obj, "-o", str(tmp / "vmlinux")]
         rd = ["llvm-readelf", "-r", obj]
         tools = [
-            Tool("reachsolve-script", "reachsolve --linker-script vmlinux.lds", "reachsolve",
+            Tool("reachsolve-script", f"reachsolve --jobs {args.jobs} --linker-script vmlinux.lds", "reachsolve",
                  [a], _q(a), (0, 1), snap, env, reports=[rj_script]),
-            Tool("reachsolve-free", "reachsolve (free model)", "reachsolve",
+            Tool("reachsolve-free", f"reachsolve (free model) --jobs {args.jobs}", "reachsolve",
                  [b], _q(b), (0, 1), snap, env, reports=[rj_free]),
             Tool("ld.lld", "ld.lld (kernel link flags, -T vmlinux.lds)", "ld.lld", [lld], _q(lld)),
             Tool("llvm-readelf", "llvm-readelf -r", "llvm-readelf", [rd], _q(rd) + " >/dev/null"),
@@ -374,8 +376,9 @@ def setup_corpus(name: str, tmp: Path, snap: Path, args) -> dict | None:
                      "kernel link are missing, hence --unresolved-symbols=ignore-all")
         if "debug" in name:   # the cost of source lines: the same runs with line tables not read
             off = [sys.executable, "-c", NO_LINES, "check"]
-            for key, label, run in (("reachsolve-script", "reachsolve --linker-script vmlinux.lds", a),
-                                    ("reachsolve-free", "reachsolve (free model)", b)):
+            for key, label, run in (
+                    ("reachsolve-script", f"reachsolve --jobs {args.jobs} --linker-script vmlinux.lds", a),
+                    ("reachsolve-free", f"reachsolve (free model) --jobs {args.jobs}", b)):
                 out = tmp / f"{name}-{key}-nolines.json"
                 argv = off + run[len(rs):]
                 argv[argv.index("-o") + 1] = str(out)
@@ -1077,7 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated, from {','.join(CORPORA)} (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--jobs", type=int, default=2,
-                    help="reachsolve --jobs for the modules and openblas corpora (default 2)")
+                    help="reachsolve --jobs (default 2): objects in parallel for modules and openblas, "
+                         "threads within the one object of a kernel corpus")
     ap.add_argument("--modules-every", type=int, default=1, metavar="K",
                     help="modules: measure every K-th module of modules.txt only (default 1: all)")
     ap.add_argument("--date", default=_dt.date.today().isoformat(),
