@@ -85,6 +85,7 @@ class OrderedFrame(FreeFrame):
         self.base_fixed = self.start_const is not None
         self.base = Lin.of(self.start_const) if self.base_fixed else Lin.var(self.first)
         self.as_linked = self._walk({})
+        first_miss = self._first_miss
         if self.as_linked is None:
             raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
         # Where the selected linkers size a linker-made section differently (GNU ld's GOT header),
@@ -96,7 +97,9 @@ class OrderedFrame(FreeFrame):
             for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(self._rows):
                 size, align = alt.get(k, (size, align))
                 rows.append((var, pre, align, size, fixed_term, pre_term))
-            env = self._walk({}, rows)
+            # The items before the first resized one, and before the as-linked walk's first
+            # forward reference, lie where they lie as linked.
+            env = self._walk({}, rows, (self.as_linked, min(min(alt, default=0), first_miss)))
             if env is None:
                 raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
             for v, x in env.items():
@@ -325,22 +328,35 @@ class OrderedFrame(FreeFrame):
     def _rows(self) -> list[tuple]:
         return [(it.var, it.pre, it.align, it.size, it.fixed_term, it.pre_term) for it in self.L.items]
 
-    def _walk(self, extra: Mapping[int, int], rows=None) -> dict | None:
+    def _walk(self, extra: Mapping[int, int], rows=None, seed: tuple[dict, int] | None = None) -> dict | None:
         """Positions of every item with ``extra`` bytes of gap before some; None if unsettled.
-        ``rows``: the chain as another linker sizes it (default: the chain)."""
+        ``rows``: the chain as another linker sizes it (default: the chain). ``seed``: (a walk,
+        k) whose first k items this walk places alike (see __init__).
+
+        A pass repeats the last one up to the first item whose term read something the pass
+        had not placed yet (a forward reference): each later pass starts there."""
         rows = self._rows if rows is None else rows
         value = self.L.value
-        prev: dict = {}
+        first, k0 = seed if seed is not None else ({}, 0)
+        prev: dict = {}   # the last pass (a seed is not one: its later items are another walk's)
+        self._first_miss = len(rows)
         for _ in range(12):
-            env: dict = {}
+            env: dict = dict(itertools.islice((prev or first).items(), k0))
             look = _Layered(env, prev, self.L.aux)
+            miss = len(rows)
             end = 0
-            for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(rows):
+            if k0:
+                var, _, _, size, _, _ = rows[k0 - 1]
+                end = env[var] + size
+            for k in range(k0, len(rows)):
+                var, pre, align, size, fixed_term, pre_term = rows[k]
                 if fixed_term is not None:
                     try:
                         start = value(fixed_term, look)
                     except KeyError:
                         start = end
+                    if look.missed and miss > k:
+                        miss = k
                 else:
                     base = end + pre
                     if extra:
@@ -350,13 +366,16 @@ class OrderedFrame(FreeFrame):
                             base += max(0, value(pre_term, look))
                         except KeyError:
                             pass
+                        if look.missed and miss > k:
+                            miss = k
                     start = -(-base // align) * align if align > 1 else base
                 env[var] = start
                 end = start + size
             if env == prev or not look.missed:
                 # A pass that read only what it had itself placed would repeat itself.
+                self._first_miss = miss
                 return env
-            prev = env
+            prev, k0 = env, miss
         return None
 
     def complete(self, partial: Mapping[Var, int], focus=None) -> dict | None:

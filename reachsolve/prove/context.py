@@ -44,6 +44,7 @@ class ObjectContext:
         self.obj = obj
         self.model = model
         self.policy = model.policy
+        self._exprs: dict[int, tuple] = {}  # id(site) -> (site, its expression): see expr
         self.cols = cols = SiteColumns(obj)
         alloc = [s for s in obj.sections if s.alloc]
         secs = {s.index: Slot(s.name, s.footprint, s.addralign or 1) for s in alloc}
@@ -352,8 +353,12 @@ class ObjectContext:
         return bad
 
     def expr(self, site: Site) -> Lin | PageDiff:
-        """The site's value over this model's variables (script symbols substituted)."""
-        return self.frame.subst(site.value_expr)
+        """The site's value over this model's variables (script symbols substituted); made once
+        per site (grouping, deciding and reporting each ask, and a substitution builds terms)."""
+        hit = self._exprs.get(id(site))
+        if hit is None or hit[0] is not site:
+            hit = self._exprs[id(site)] = (site, self.frame.subst(site.value_expr))
+        return hit[1]
 
     def name(self, v: Var) -> str:
         """A variable as expressions show it: base(.text), addr(sym), got(sym), point(...)."""
