@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from importlib import resources
@@ -329,12 +330,20 @@ def main(argv=None) -> int:
         args.verbose = True
         if args.format == "text" and not args.output:
             print(f"# reachsolve check {os.path.basename(paths[0])}  (source: reachsolve/data/demo.S)")
+    # One run of check: what it makes lives until the report is written, and reference
+    # counting frees the rest; the cyclic collector would only walk it again and again
+    # (prove/pipeline.py pauses it per object for library callers too).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _run(args, paths)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
+    finally:
+        if collecting:
+            gc.enable()
 
 
 if __name__ == "__main__":

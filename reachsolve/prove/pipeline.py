@@ -7,6 +7,7 @@ be analyzed in parallel and the report is the same whatever the job count.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
@@ -190,13 +191,36 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
     return results, table, summary, ob
 
 
+@contextlib.contextmanager
+def _no_cyclic_collection():
+    """The cyclic collector paused while one object is analyzed. A kernel's analysis makes
+    millions of small objects (chain items, terms, sites) that live until it ends; the
+    collector walked them again and again (a third of the big kernel's time) and found
+    almost nothing: they are freed by reference counting. It runs again afterwards; after a
+    large object, with what survives (its results, kept for the report) frozen, so that the
+    first collection does not walk it all at once (analyze() unfreezes at its end)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            if gc.get_count()[0] > _LARGE_OBJECT_ALLOCATIONS:
+                gc.freeze()
+            gc.enable()
+
+
+_LARGE_OBJECT_ALLOCATIONS = 200_000  # tracked objects made by one analysis: a kernel, not a module
+
+
 def _analyze_blob(task) -> tuple:
     """One object in isolation (a process-pool task): results, or the error that stopped it."""
     name, data, model, columns, keep, lines, root, threads = task
     calls0 = backend.Stats.calls
     try:
-        res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
-                                              source_root=root, threads=threads)
+        with _no_cyclic_collection():
+            res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
+                                                  source_root=root, threads=threads)
     except InputError as exc:
         return None, None, None, FileError(exc.file, exc.message), 0, None
     except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
