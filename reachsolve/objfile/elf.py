@@ -76,6 +76,12 @@ def _dtypes(big: bool) -> dict[str, np.dtype]:
     }
 
 
+def allocated(flags):
+    """Does a section with these sh_flags take part in the image: SHF_ALLOC, and not
+    SHF_EXCLUDE (which the linkers drop). For an int or a numpy column of flags."""
+    return ((flags & SHF_ALLOC) != 0) & ((flags & SHF_EXCLUDE) == 0)
+
+
 class Section(NamedTuple):
     """One section header (a named tuple: kernel objects have 10^5 of them)."""
 
@@ -92,7 +98,7 @@ class Section(NamedTuple):
 
     @property
     def alloc(self) -> bool:
-        return bool(self.flags & SHF_ALLOC) and not self.flags & SHF_EXCLUDE
+        return bool(allocated(self.flags))
 
     @property
     def footprint(self) -> int:
@@ -295,6 +301,13 @@ class ObjectFile:
         if not text.isprintable():  # names end up in one-line messages and reports
             text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
         return text
+
+    @functools.cached_property
+    def alloc_mask(self) -> np.ndarray:
+        """Section.alloc of every section, as one read-only column."""
+        mask = allocated(np.array([s.flags for s in self.sections], dtype=np.uint64))
+        mask.setflags(write=False)
+        return mask
 
     def section_data(self, index: int) -> bytes:
         s = self.sections[index]

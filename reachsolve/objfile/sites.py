@@ -86,7 +86,7 @@ class SiteColumns:
         self.skipped_nonalloc = 0
         secs = obj.sections
         rel = obj.read_relocations()
-        alloc = np.array([x.alloc for x in secs], dtype=bool)
+        alloc = obj.alloc_mask
         on_alloc = alloc[rel.target] if len(rel) else np.zeros(0, dtype=bool)
         self.skipped_nonalloc = int(len(rel) - np.count_nonzero(on_alloc))
         types = rel.type
@@ -153,7 +153,7 @@ class SiteColumns:
         self.kind[real & (where == SYM_ABS)] = ABS_ANCHOR
         self.anchor = np.where(undef, si, np.where(insec, where, 0))
         self.symval[undef] = 0
-        alloc = np.array([s.alloc for s in obj.sections], dtype=bool)
+        alloc = obj.alloc_mask
         self.special |= self.kind == ABS_ANCHOR
         self.special |= insec & ~alloc[np.where(insec, where, 0)]
 

@@ -46,7 +46,7 @@ class ObjectContext:
         self.policy = model.policy
         self._exprs: dict[int, tuple] = {}  # id(site) -> (site, its expression): see expr
         self.cols = cols = SiteColumns(obj)
-        alloc = [s for s in obj.sections if s.alloc]
+        alloc = [s for s, a in zip(obj.sections, obj.alloc_mask.tolist()) if a]
         secs = {s.index: Slot(s.name, s.footprint, s.addralign or 1) for s in alloc}
         self.layout = None
         self.assumptions: list[str] = []

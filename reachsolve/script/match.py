@@ -393,8 +393,8 @@ def first_match(compiled):
 def _match(specs, compiled, obj: ObjectFile) -> Assignment:
     out = Assignment(specs, {k: [] for k in range(len(specs))})
     find = first_match(compiled)
-    for sec in obj.sections:
-        if not sec.alloc:
+    for sec, alloc in zip(obj.sections, obj.alloc_mask.tolist()):
+        if not alloc:
             continue
         hit = find(sec.name)
         if hit is None:
