@@ -97,8 +97,7 @@ class OrderedFrame(FreeFrame):
             for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(self._rows):
                 size, align = alt.get(k, (size, align))
                 rows.append((var, pre, align, size, fixed_term, pre_term))
-            # The items before the first resized one, and before the as-linked walk's first
-            # forward reference, lie where they lie as linked.
+            # Items before the first resized one and the first forward reference: as linked.
             env = self._walk({}, rows, (self.as_linked, min(min(alt, default=0), first_miss)))
             if env is None:
                 raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
@@ -330,11 +329,9 @@ class OrderedFrame(FreeFrame):
 
     def _walk(self, extra: Mapping[int, int], rows=None, seed: tuple[dict, int] | None = None) -> dict | None:
         """Positions of every item with ``extra`` bytes of gap before some; None if unsettled.
-        ``rows``: the chain as another linker sizes it (default: the chain). ``seed``: (a walk,
-        k) whose first k items this walk places alike (see __init__).
-
-        A pass repeats the last one up to the first item whose term read something the pass
-        had not placed yet (a forward reference): each later pass starts there."""
+        ``rows``: the chain as another linker sizes it (default: the chain); ``seed``: (a walk,
+        k) whose first k items this walk places alike. A pass repeats the last one up to its
+        first forward reference (a term reading what it has not placed), so it starts there."""
         rows = self._rows if rows is None else rows
         value = self.L.value
         first, k0 = seed if seed is not None else ({}, 0)
@@ -342,12 +339,8 @@ class OrderedFrame(FreeFrame):
         self._first_miss = len(rows)
         for _ in range(12):
             env: dict = dict(itertools.islice((prev or first).items(), k0))
-            look = _Layered(env, prev, self.L.aux)
-            miss = len(rows)
-            end = 0
-            if k0:
-                var, _, _, size, _, _ = rows[k0 - 1]
-                end = env[var] + size
+            look, miss = _Layered(env, prev, self.L.aux), len(rows)
+            end = env[rows[k0 - 1][0]] + rows[k0 - 1][3] if k0 else 0
             for k in range(k0, len(rows)):
                 var, pre, align, size, fixed_term, pre_term = rows[k]
                 if fixed_term is not None:
@@ -355,8 +348,7 @@ class OrderedFrame(FreeFrame):
                         start = value(fixed_term, look)
                     except KeyError:
                         start = end
-                    if look.missed and miss > k:
-                        miss = k
+                    miss = k if look.missed and miss > k else miss
                 else:
                     base = end + pre
                     if extra:
@@ -366,13 +358,11 @@ class OrderedFrame(FreeFrame):
                             base += max(0, value(pre_term, look))
                         except KeyError:
                             pass
-                        if look.missed and miss > k:
-                            miss = k
+                        miss = k if look.missed and miss > k else miss
                     start = -(-base // align) * align if align > 1 else base
                 env[var] = start
                 end = start + size
-            if env == prev or not look.missed:
-                # A pass that read only what it had itself placed would repeat itself.
+            if env == prev or not look.missed:  # (a pass that read only what it placed would repeat)
                 self._first_miss = miss
                 return env
             prev, k0 = env, miss
@@ -588,9 +578,8 @@ def _running(items, before, after) -> list[int]:
 
 
 class _Layered(dict):
-    """A mapping that falls back to an older layout (for forward references); ``missed``:
-    whether a lookup of a chain variable went past the current pass (auxiliary variables
-    are never stored, only computed)."""
+    """A mapping that falls back to an older layout (for forward references); ``missed``: a
+    lookup of a chain variable went past the current pass (auxiliary ones are computed)."""
 
     def __init__(self, env, older, aux=()):
         super().__init__()
