@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from importlib import resources
@@ -330,20 +329,14 @@ def main(argv=None) -> int:
         args.verbose = True
         if args.format == "text" and not args.output:
             print(f"# reachsolve check {os.path.basename(paths[0])}  (source: reachsolve/data/demo.S)")
-    # One run of check: what it makes lives until the report is written, and reference
-    # counting frees the rest; the cyclic collector would only walk it again and again
-    # (prove/pipeline.py pauses it per object for library callers too).
-    collecting = gc.isenabled()
-    gc.disable()
+    from .prove.pipeline import cyclic_collection_paused
     try:
-        return _run(args, paths)
+        with cyclic_collection_paused():   # until the report is written, not only the analysis
+            return _run(args, paths)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
-    finally:
-        if collecting:
-            gc.enable()
 
 
 if __name__ == "__main__":

@@ -437,14 +437,13 @@ class ObjectFile:
         sub = idx[np.searchsorted(secs, section, "left"):np.searchsorted(secs, section, "right")]
         rows = []
         if len(sub):
-            types = (self.symbols["info"][sub] & 0xF).tolist()
-            binds = (self.symbols["info"][sub] >> 4).tolist()
-            values, sizes = self.symbols["value"][sub].tolist(), self.symbols["size"][sub].tolist()
-            for name, t, b, v, size in zip(self.symbol_names(sub), types, binds, values, sizes):
+            lists = self._symbol_lists()
+            info, value, size = lists["info"], lists["value"], lists["size"]
+            for i, name in zip(sub.tolist(), self.symbol_names(sub)):
                 if not name or name.startswith("$"):
                     continue
-                key = (v, t not in (STT_FUNC, STT_GNU_IFUNC), b == STB_LOCAL, name)
-                rows.append((key, (v, size, name, not key[1], not key[2])))
+                key = (value[i], info[i] & 0xF not in (STT_FUNC, STT_GNU_IFUNC), info[i] >> 4 == STB_LOCAL, name)
+                rows.append((key, (value[i], size[i], name, not key[1], not key[2])))
         table = None
         if rows:
             rows.sort(key=lambda r: r[0])

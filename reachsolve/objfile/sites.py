@@ -164,17 +164,16 @@ class SiteColumns:
         if not insn.any():
             return
         keys = (self.rtype[insn] << 32) | self.word[insn].astype(np.int64)
+
+        def wrong(k: int) -> bool:  # one (type, word) key: is the word not the class it needs?
+            return _insn_problem(BY_NUMBER[k >> 32], decode(k & 0xFFFFFFFF)) is not None
         if len(keys) <= _FEW_ROWS:  # a small object: a dict of the distinct keys beats np.unique
-            seen: dict[int, bool] = {}
-            for k in keys.tolist():
-                if k not in seen:
-                    seen[k] = _insn_problem(BY_NUMBER[k >> 32], decode(k & 0xFFFFFFFF)) is not None
-            bad_rows = np.array([seen[k] for k in keys.tolist()], dtype=bool)
+            codes = keys.tolist()
+            seen = {k: wrong(k) for k in dict.fromkeys(codes)}
+            bad_rows = np.array([seen[k] for k in codes], dtype=bool)
         else:
             uniq, inv = np.unique(keys, return_inverse=True)
-            bad = np.array([_insn_problem(BY_NUMBER[int(k) >> 32], decode(int(k) & 0xFFFFFFFF)) is not None
-                            for k in uniq], dtype=bool)
-            bad_rows = bad[inv]
+            bad_rows = np.array([wrong(k) for k in uniq.tolist()], dtype=bool)[inv]
         self.special[np.nonzero(insn)[0][bad_rows]] = True
 
     def label(self, si: int) -> str:

@@ -192,25 +192,19 @@ def analyze_object(obj: ObjectFile, model: LayoutModel, columns: bool = True, fi
 
 
 @contextlib.contextmanager
-def _no_cyclic_collection():
-    """The cyclic collector paused while one object is analyzed. A kernel's analysis makes
-    millions of small objects (chain items, terms, sites) that live until it ends; the
-    collector walked them again and again (a third of the big kernel's time) and found
-    almost nothing: they are freed by reference counting. It runs again afterwards; after a
-    large object, with what survives (its results, kept for the report) frozen, so that the
-    first collection does not walk it all at once (analyze() unfreezes at its end)."""
+def cyclic_collection_paused():
+    """The cyclic collector paused for a run. An analysis makes millions of small objects
+    (chain items, terms, sites, results) that live until the report is made; the collector
+    walked them again and again (a third of the big kernel's time) and found almost nothing:
+    reference counting frees them. Forked pool workers inherit the pause. It runs again
+    afterwards (the CLI holds it until the report is written)."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
-            if gc.get_count()[0] > _LARGE_OBJECT_ALLOCATIONS:
-                gc.freeze()
             gc.enable()
-
-
-_LARGE_OBJECT_ALLOCATIONS = 200_000  # tracked objects made by one analysis: a kernel, not a module
 
 
 def _analyze_blob(task) -> tuple:
@@ -218,9 +212,8 @@ def _analyze_blob(task) -> tuple:
     name, data, model, columns, keep, lines, root, threads = task
     calls0 = backend.Stats.calls
     try:
-        with _no_cyclic_collection():
-            res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
-                                                  source_root=root, threads=threads)
+        res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
+                                              source_root=root, threads=threads)
     except InputError as exc:
         return None, None, None, FileError(exc.file, exc.message), 0, None
     except ModelError as exc:  # the model cannot lay out this object (e.g. a script symbol it lacks)
@@ -278,28 +271,19 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
                 progress(len(outcomes), len(tasks), decided)
         return outcomes
 
-    # What exists now (modules, the model, the inputs) outlives the run: frozen, the cyclic
-    # collector skips it. An archive's ten thousand members allocate millions of objects,
-    # and each full collection would walk it all again (10-20% of a small member's time).
-    # Left as it is when the caller has frozen objects of its own.
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    try:
+    with cyclic_collection_paused():
         if len(tasks) == 1:
             tasks[0][-1] = jobs   # one object: its jobs are threads within it
         if jobs > 1 and len(tasks) > 1:
             import concurrent.futures as cf
-            with cf.ProcessPoolExecutor(max_workers=jobs, initializer=gc.freeze) as pool:
+            workers = min(jobs, len(tasks))
+            with cf.ProcessPoolExecutor(max_workers=workers, initializer=gc.disable) as pool:
                 # Thousands of small archive members: a task per member costs more in the pool
                 # than the member itself; chunks keep both workers busy to the end.
-                chunk = max(1, min(64, len(tasks) // (jobs * 16)))
+                chunk = max(1, min(64, len(tasks) // (workers * 16)))
                 outcomes = tell(pool.map(_analyze_blob, tasks, chunksize=chunk))
         else:
             outcomes = tell(_analyze_blob(t) for t in tasks)
-    finally:
-        if freeze:
-            gc.unfreeze()
     calls = 0
     tables = []
     kept = {}

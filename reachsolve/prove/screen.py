@@ -84,7 +84,7 @@ def screen(ob, cols: SiteColumns, threads: int = 1) -> tuple[ProofTable | None, 
     parts = [_screen_rows(ctx, chunks[0])]
     if threads > 1 and len(chunks) > 1:
         from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        with ThreadPoolExecutor(max_workers=min(threads, len(chunks) - 1)) as pool:
             parts += pool.map(lambda part: _screen_rows(ctx, part), chunks[1:])
     else:
         parts += [_screen_rows(ctx, part) for part in chunks[1:]]
