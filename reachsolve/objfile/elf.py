@@ -498,18 +498,39 @@ class ObjectFile:
 
         Not kept: a kernel's tables take 10^8 bytes as columns, and the caller
         keeps only the rows it needs (``relocation_count`` remembers how many)."""
-        nsyms = len(self.symbols)
-        views: dict[bool, list] = {True: [], False: []}
-        metas = []  # (section, target, rela, count)
-        for s in self.sections:
-            if s.type not in (SHT_RELA, SHT_REL) or (only is not None and s.info != only):
-                continue
-            rela = s.type == SHT_RELA
-            dt = self._check_relocation_section(s)
-            # The raw bytes, joined per kind and viewed once (one structured view per table is slow).
-            views[rela].append(self.data[s.offset:s.offset + s.size])
-            metas.append((s.index, s.info, rela, s.size // dt.itemsize))
-        return self._join_relocations(views, metas, nsyms, only)
+        sh = self._shdr
+        typ = sh["type"]
+        chosen = (typ == SHT_RELA) | (typ == SHT_REL)
+        if only is not None:
+            chosen &= sh["info"] == only
+        idx = np.flatnonzero(chosen)
+        if not self._relocation_headers_valid(idx):
+            for i in idx.tolist():  # one at a time, in section order: the first offender's line
+                self._check_relocation_section(self.sections[i])
+        rela = typ[idx] == SHT_RELA
+        counts = (sh["size"][idx] // self._entry_widths(rela)).astype(np.int64)
+        return self._join_relocations(idx, sh["offset"][idx], sh["info"][idx].astype(np.int64), rela, counts,
+                                      len(self.symbols), only)
+
+    def _relocation_headers_valid(self, idx: np.ndarray) -> bool:
+        """The checks of _check_relocation_section over the header columns of tables ``idx``
+        at once (a kernel has 10^5 tables); False sends the caller through them one by one."""
+        sh = self._shdr[idx]
+        width = self._entry_widths(sh["type"] == SHT_RELA)
+        info, size, off = sh["info"].astype(np.int64), sh["size"], sh["offset"]
+        ok = ((sh["entsize"] == 0) | (sh["entsize"] == width)) & (info > 0) & (info < len(self.sections))
+        if not ok.all():
+            return False
+        ok = ~np.isin(self._shdr["type"][info], _NOT_RELOCATABLE)
+        ok &= (size == 0) | (sh["link"] == self.symtab_index if self.symtab_index is not None else False)
+        ok &= (size % width) == 0
+        end = np.uint64(len(self.data))
+        ok &= (off <= end) & (size <= end - np.minimum(off, end))
+        return bool(ok.all())
+
+    def _entry_widths(self, rela: np.ndarray) -> np.ndarray:
+        """sh_entsize each table must have: an Elf64_Rela or an Elf64_Rel (gABI)."""
+        return np.where(rela, np.uint64(self._dt["rela"].itemsize), np.uint64(self._dt["rel"].itemsize))
 
     def rela_view(self, target: int) -> np.ndarray | None:
         """The one SHT_RELA table applying to section ``target``, validated, as a structured view
@@ -548,17 +569,38 @@ class ObjectFile:
                              f"({len(self.data):#x} bytes)")
         return dt
 
-    def _join_relocations(self, views: dict, metas: list, nsyms: int, only: int | None) -> "Relocations":
+    def _join_relocations(self, index: np.ndarray, file_off: np.ndarray, info_of: np.ndarray,
+                          rela_of: np.ndarray, counts: np.ndarray, nsyms: int, only: int | None) -> "Relocations":
         # Rows in section order: RELA and REL tables interleave as the sections do.
-        counts = np.array([m[3] for m in metas], dtype=np.int64)
-        rela = np.repeat(np.array([m[2] for m in metas], dtype=bool), counts)
+        rela = np.repeat(rela_of, counts)
         n = int(counts.sum())
         offset = np.zeros(n, dtype=np.uint64)
         info = np.zeros(n, dtype=np.uint64)
         addend = np.zeros(n, dtype=np.int64)
+        e = ">" if self.big_endian else "<"
         for kind, rows in ((True, rela), (False, ~rela)):
-            if views[kind]:
-                cat = np.frombuffer(b"".join(views[kind]), dtype=self._dt["rela" if kind else "rel"])
+            pick = rela_of == kind
+            if not counts[pick].any():
+                continue
+            fields = 3 if kind else 2  # Elf64_Rela: r_offset, r_info, r_addend; Elf64_Rel: no addend
+            at, many = file_off[pick], counts[pick]
+            if not (at % np.uint64(8)).any():
+                # Tables at 8-byte offsets (all that compilers and assemblers make): each
+                # field is one 64-bit word of the file, gathered for every row at once.
+                words = np.frombuffer(self.data, dtype=e + "u8", count=len(self.data) // 8)
+                first = np.repeat((at // np.uint64(8)).astype(np.int64) - fields * (np.cumsum(many) - many), many)
+                w = first + fields * np.arange(int(many.sum()), dtype=np.int64)
+                every = len(w) == n  # one kind only (the usual case): no mask to apply
+                for col, k in ((offset, 0), (info, 1), (addend, 2))[:fields]:
+                    # (r_addend: the same 64 bits, two's complement)
+                    if every:
+                        col[:] = words[w + k]
+                    else:
+                        col[rows] = words[w + k]
+            else:
+                dt = self._dt["rela" if kind else "rel"]
+                cat = np.frombuffer(b"".join(self.data[o:o + k * dt.itemsize]
+                                             for o, k in zip(at.tolist(), many.tolist())), dtype=dt)
                 offset[rows] = cat["offset"]
                 info[rows] = cat["info"]
                 if kind:
@@ -568,14 +610,14 @@ class ObjectFile:
         if bad.any():
             row = int(np.argmax(bad))
             k = int(np.searchsorted(np.cumsum(counts), row, side="right"))
-            sec = self.sections[metas[k][0]]
+            sec = self.sections[int(index[k])]
             raise self._fail(f"relocation section {sec.name or sec.index} (section {sec.index}): entry "
                              f"{row - int(counts[:k].sum())} names symbol {int(symbol[row])}, but the symbol "
                              f"table has {nsyms}")
         if only is None:
             self.relocation_count = n
-        return Relocations(np.repeat(np.array([m[1] for m in metas], dtype=np.int64), counts),
-                           offset, (info & np.uint64(0xFFFFFFFF)).astype(np.int64), symbol, addend, ~rela)
+        return Relocations(np.repeat(info_of, counts), offset, (info & np.uint64(0xFFFFFFFF)).astype(np.int64),
+                           symbol, addend, ~rela)
 
 
 def read_object(name: str, data: bytes) -> ObjectFile:

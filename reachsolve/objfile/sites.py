@@ -93,15 +93,15 @@ class SiteColumns:
         chk = on_alloc & _IS_CHECKED[np.minimum(types, len(_IS_CHECKED) - 1)]
         other = types[on_alloc & ~chk]
         other = other[(other != 0) & (other != 256)]
-        for t, n in sorted(Counter(other.tolist()).items()):
+        for t, n in zip(*(a.tolist() for a in np.unique(other, return_counts=True))):
             self.unchecked[reloc_type_name(t)] += n
         idx = np.nonzero(chk)[0]
         target = rel.target[idx]
         offs = rel.offset[idx]
         tys = types[idx]
-        sec_type = np.array([x.type for x in secs], dtype=np.int64)
-        sec_size = np.array([x.size for x in secs], dtype=np.uint64)
-        sec_off = np.array([x.offset for x in secs], dtype=np.uint64)
+        shdr = obj.header_tables()[0]
+        sec_type, sec_size, sec_off = (shdr[k].astype(t) for k, t in (
+            ("type", np.int64), ("size", np.uint64), ("offset", np.uint64)))
         nobits = sec_type[target] == SHT_NOBITS
         if nobits.any():
             t = secs[int(target[np.argmax(nobits)])]
