@@ -122,3 +122,24 @@ def test_one_object_screened_in_threads_gives_the_same_report(objdir, tmp_path, 
             seen.add(len(rep.proved[0]) > 2 if rep.proved else False)
         assert len(outs) == 1, obj
     assert True in seen  # some object had more than one chunk
+
+
+def test_proof_rows_are_ordered_as_lexsort_orders_them():
+    """The proof table's order comes from a stable sort on the section where each section's
+    rows already ascend (prove/screen.py); it must be np.lexsort's on every input, in order
+    or not."""
+    import numpy as np
+    from reachsolve.prove.screen import _order
+    rng = np.random.default_rng(7)
+    paths = set()
+    for t in range(2000):
+        n = int(rng.integers(0, 40))
+        sec, off, rank = rng.integers(0, 4, n), rng.integers(0, 5, n), rng.integers(0, 3, n)
+        if t % 2:  # each section's rows in order, the sections not: the fast path
+            o = np.lexsort((rank, off))
+            sec, off, rank = rng.permutation(sec), off[o], rank[o]
+        want = np.lexsort((rank, off, sec))
+        got = _order(sec, off, rank)
+        assert got.tolist() == want.tolist(), (sec, off, rank)
+        paths.add((np.argsort(sec, kind="stable") == want).all())
+    assert paths == {True, False}

@@ -98,22 +98,41 @@ def screen(ob, cols: SiteColumns, threads: int = 1) -> tuple[ProofTable | None, 
             return parts[0].pop(name) if let_go else parts[0][name]
         return np.concatenate([p.pop(name) if let_go else p[name] for p in parts])
 
-    order = np.lexsort((ctx.tt["rank"][column("reloc", False)], column("offset", False),
-                        column("section_index", False)))
+    order = _order(column("section_index", False), column("offset", False), ctx.tt["rank"][column("reloc", False)])
     columns = {k: (column(k)[order] if k in parts[0] else None) for k in PROOF_COLUMNS}
     made = np.bincount(columns["proof"], minlength=AS_LINKED + 1).tolist()  # every kept row has a proof >= 0
     for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
                     (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
         stats[name] += made[k]
     tsec = columns["target_section_index"]
-    used_secs = sorted(set(columns["section_index"].tolist()) | (set(tsec.tolist()) - {-1}))
-    syms = columns["symbol"]
-    used_syms = np.array(sorted(set(syms.tolist()) - {0}), dtype=syms.dtype)
+    used_secs = np.unique(np.concatenate([columns["section_index"], tsec[tsec >= 0]])).tolist()
+    syms = np.unique(columns["symbol"])
+    used_syms = syms[syms != 0]
     table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
                        {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
                        dict(zip(used_syms.tolist(), obj.symbol_labels(used_syms))), ob.policy, model.image_max,
                        expand_rows)
     return table, proved, stats
+
+
+def _order(first: np.ndarray, *rest: np.ndarray) -> np.ndarray:
+    """The permutation np.lexsort gives for these keys (``first`` most significant), made by
+    a stable sort on ``first`` alone where the rows of each ``first`` already come in order of
+    the rest. Relocations do: a table's rows ascend by offset, and only the tables come out of
+    section order. Both sorts are stable, so the permutations are the same."""
+    perm = np.argsort(first, kind="stable")
+    if len(perm) < 2:
+        return perm
+    f = first[perm]
+    same = f[1:] == f[:-1]  # row i+1 of the sorted rows has row i's first key
+    later, tied = np.zeros(len(same), dtype=bool), same.copy()
+    for k in rest:  # does row i+1 come at or after row i by the rest, compared left to right?
+        k = k[perm]
+        later |= tied & (k[1:] > k[:-1])
+        tied &= k[1:] == k[:-1]
+    if (~same | later | tied).all():
+        return perm
+    return np.lexsort((*rest[::-1], first))
 
 
 class _Context:
