@@ -254,7 +254,15 @@ class ObjectFile:
         k = np.searchsorted(nul, offs)
         if (offs >= len(table)).any() or (k >= len(nul)).any():
             return [one(i, o) for i, o in zip(ids, offsets)]
-        ends = nul[np.minimum(k, len(nul) - 1)].tolist()
+        ends = nul[np.minimum(k, len(nul) - 1)]
+        ascii_text = self._ascii(table)
+        if ascii_text is not None:
+            # An ASCII table (nearly every one): its text decoded once, a name printable when
+            # no control byte lies between its offset and its NUL.
+            text, controls = ascii_text
+            clean = (controls[ends] == controls[offs]).tolist()
+            return [text[o:e] if c else one(i, o) for i, o, e, c in zip(ids, offsets, ends.tolist(), clean)]
+        ends = ends.tolist()
         out = []
         for i, o, e in zip(ids, offsets, ends):
             text = table[o:e].decode("utf-8", "backslashreplace")
@@ -267,6 +275,21 @@ class ObjectFile:
         hit = cache.get(id(table))
         if hit is None or hit[0] is not table:
             hit = cache[id(table)] = (table, np.flatnonzero(np.frombuffer(table, dtype=np.uint8) == 0))
+        return hit[1]
+
+    def _ascii(self, table: bytes) -> tuple[str, np.ndarray] | None:
+        """An ASCII string table as text, with the count of control bytes before each offset
+        (cached as _nuls is); None for any other table."""
+        cache = self.__dict__.setdefault("_ascii_cache", {})
+        hit = cache.get(id(table))
+        if hit is None or hit[0] is not table:
+            text = None
+            if table.isascii():
+                b = np.frombuffer(table, dtype=np.uint8)
+                controls = np.zeros(len(b) + 1, dtype=np.int64)
+                np.cumsum((b < 0x20) | (b == 0x7F), out=controls[1:])
+                text = (table.decode("ascii"), controls)
+            hit = cache[id(table)] = (table, text)
         return hit[1]
 
     def symbol_labels(self, idx: np.ndarray) -> list[str]:
@@ -305,7 +328,7 @@ class ObjectFile:
     @functools.cached_property
     def alloc_mask(self) -> np.ndarray:
         """Section.alloc of every section, as one read-only column."""
-        mask = allocated(np.array([s.flags for s in self.sections], dtype=np.uint64))
+        mask = allocated(self._shdr["flags"].astype(np.uint64))
         mask.setflags(write=False)
         return mask
 

@@ -305,6 +305,10 @@ class ObjectContext:
             ok = self._veneer_secs[index] = self.policy.section_veneers(self.obj.sections[index].name)
         return ok
 
+    def sections_veneers(self, indices: list[int]) -> list[bool]:
+        """section_veneers of many sections at once."""
+        return self.policy.sections_veneers([self.obj.sections[i].name for i in indices])
+
     def veneered(self, site: Site) -> bool:
         """Does a veneer repair this site's branch whenever it is out of range?"""
         return self.policy.veneered(site.spec, self.veneers(site), site.target_section == site.section)

@@ -105,14 +105,21 @@ def screen(ob, cols: SiteColumns, threads: int = 1) -> tuple[ProofTable | None, 
                     (PAGE_FIXED, "fixed-value sites"), (ALIGNED, "alignment proofs"), (AS_LINKED, "as-linked proofs")):
         stats[name] += made[k]
     tsec = columns["target_section_index"]
-    used_secs = np.unique(np.concatenate([columns["section_index"], tsec[tsec >= 0]])).tolist()
-    syms = np.unique(columns["symbol"])
-    used_syms = syms[syms != 0]
+    used_secs = _used(np.concatenate([columns["section_index"], tsec[tsec >= 0]]), len(obj.sections)).tolist()
+    used_syms = _used(columns["symbol"], len(obj.symbols))
+    used_syms = used_syms[used_syms != 0]
     table = ProofTable(obj.name, columns, {i: obj.sections[i].name for i in used_secs},
                        {i: ob.labels.get(i, obj.sections[i].name) for i in used_secs},
                        dict(zip(used_syms.tolist(), obj.symbol_labels(used_syms))), ob.policy, model.image_max,
                        expand_rows)
     return table, proved, stats
+
+
+def _used(index: np.ndarray, n: int) -> np.ndarray:
+    """The distinct entries of ``index`` (each in [0, n)), ascending: a scatter, not a sort."""
+    seen = np.zeros(max(n, 1), dtype=bool)  # symbol 0 stands for "none" in an object without symbols
+    seen[index] = True
+    return np.flatnonzero(seen)
 
 
 def _order(first: np.ndarray, *rest: np.ndarray) -> np.ndarray:
@@ -144,8 +151,8 @@ class _Context:
         self.tt = _type_tables(ob.policy)
         self.counts = (len(obj.sections), max(len(obj.symbols), 1))
         self.sec_veneers = np.zeros(len(obj.sections), dtype=bool)
-        for i in sorted(set(cols.section.tolist())):
-            self.sec_veneers[i] = ob.section_veneers(i)
+        used = _used(cols.section, len(obj.sections))
+        self.sec_veneers[used] = ob.sections_veneers(used.tolist())
         self.addr = self.placed = None
         if ob.layout is not None:
             nsec = self.counts[0]

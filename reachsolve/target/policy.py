@@ -96,6 +96,12 @@ class LinkPolicy:
         """May out-of-range branches placed in section ``name`` rely on veneers?"""
         return self.veneers and not any(fnmatch.fnmatchcase(name, g) for g in self.no_veneers)
 
+    def sections_veneers(self, names: list[str]) -> list[bool]:
+        """section_veneers of each name (a kernel's column-wise proofs ask for 10^5 sections)."""
+        if not self.veneers or not self.no_veneers:
+            return [self.veneers] * len(names)
+        return [self.section_veneers(n) for n in names]
+
     def veneered(self, spec: RelocSpec, section_veneers: bool, same_section: bool) -> bool:
         """Would every selected linker repair an out-of-range ``spec`` site with a veneer?"""
         return section_veneers and all(_repairs(p, spec, same_section) for p in self.profiles)
