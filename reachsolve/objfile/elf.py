@@ -260,7 +260,7 @@ class ObjectFile:
             # An ASCII table (nearly every one): its text decoded once, a name printable when
             # no control byte lies between its offset and its NUL.
             text, controls = ascii_text
-            clean = (controls[ends] == controls[offs]).tolist()
+            clean = (np.searchsorted(controls, ends) == np.searchsorted(controls, offs)).tolist()
             return [text[o:e] if c else one(i, o) for i, o, e, c in zip(ids, offsets, ends.tolist(), clean)]
         ends = ends.tolist()
         out = []
@@ -278,7 +278,7 @@ class ObjectFile:
         return hit[1]
 
     def _ascii(self, table: bytes) -> tuple[str, np.ndarray] | None:
-        """An ASCII string table as text, with the count of control bytes before each offset
+        """An ASCII string table as text, with where its control bytes other than NUL are
         (cached as _nuls is); None for any other table."""
         cache = self.__dict__.setdefault("_ascii_cache", {})
         hit = cache.get(id(table))
@@ -286,9 +286,7 @@ class ObjectFile:
             text = None
             if table.isascii():
                 b = np.frombuffer(table, dtype=np.uint8)
-                controls = np.zeros(len(b) + 1, dtype=np.int64)
-                np.cumsum((b < 0x20) | (b == 0x7F), out=controls[1:])
-                text = (table.decode("ascii"), controls)
+                text = (table.decode("ascii"), np.flatnonzero(((b < 0x20) & (b != 0)) | (b == 0x7F)))
             hit = cache[id(table)] = (table, text)
         return hit[1]
 
