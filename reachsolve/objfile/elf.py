@@ -20,6 +20,7 @@ from elftools.elf.enums import (ENUM_E_MACHINE, ENUM_E_TYPE, ENUM_RELOC_TYPE_AAR
                                 ENUM_SH_TYPE_BASE)
 
 from ..errors import InputError
+from .strtab import StringTable
 from ..target.catalogue import BY_NUMBER, type_name
 
 EM_AARCH64 = 183
@@ -35,9 +36,6 @@ SYM_UNDEF, SYM_ABS, SYM_COMMON = -1, -2, -3  # codes in ObjectFile.symbol_sectio
 # Sections that are tables of the object itself: a relocation section's sh_info
 # naming one of them is corrupt.
 _NOT_RELOCATABLE = (SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX)
-
-# String tables with at most this many names to read are read name by name (_cstr).
-_FEW_NAMES = 32
 
 _REV_MACHINE = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
 _REV_ETYPE = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
@@ -236,59 +234,9 @@ class ObjectFile:
         packed = (flags & both) == both
         if packed.any():
             raise self._fail(f"section {int(np.argmax(packed))}: SHF_COMPRESSED is not allowed on an SHF_ALLOC section")
-        names_of = self._names(names, sh["name"].tolist())
+        names_of = StringTable(names, self._fail).names(sh["name"].tolist(), "section {} name")
         cols = [sh[k].tolist() for k in ("type", "flags", "offset", "size", "link", "info", "addralign", "entsize")]
         self.sections = list(map(Section._make, zip(range(shnum), names_of, *cols)))
-
-    def _names(self, table: bytes, offsets: list[int], what: str = "section {} name", ids=None) -> list[str]:
-        """Strings at ``offsets`` of a string table; a bad offset fails as _cstr does."""
-        ids = ids if ids is not None else range(len(offsets))
-
-        def one(i, o):
-            return self._cstr(table, o, what.format(i))
-
-        if not table or len(offsets) <= _FEW_NAMES:  # a few: numpy's fixed cost exceeds the loop's
-            return [one(i, o) for i, o in zip(ids, offsets)]
-        nul = self._nuls(table)
-        offs = np.array(offsets, dtype=np.int64)
-        k = np.searchsorted(nul, offs)
-        if (offs >= len(table)).any() or (k >= len(nul)).any():
-            return [one(i, o) for i, o in zip(ids, offsets)]
-        ends = nul[np.minimum(k, len(nul) - 1)]
-        ascii_text = self._ascii(table)
-        if ascii_text is not None:
-            # An ASCII table (nearly every one): its text decoded once, a name printable when
-            # no control byte lies between its offset and its NUL.
-            text, controls = ascii_text
-            clean = (np.searchsorted(controls, ends) == np.searchsorted(controls, offs)).tolist()
-            return [text[o:e] if c else one(i, o) for i, o, e, c in zip(ids, offsets, ends.tolist(), clean)]
-        ends = ends.tolist()
-        out = []
-        for i, o, e in zip(ids, offsets, ends):
-            text = table[o:e].decode("utf-8", "backslashreplace")
-            out.append(text if text.isprintable() else one(i, o))
-        return out
-
-    def _nuls(self, table: bytes) -> np.ndarray:
-        """Where a string table's NULs are; found once per table (names are read in batches)."""
-        cache = self.__dict__.setdefault("_nul_cache", {})
-        hit = cache.get(id(table))
-        if hit is None or hit[0] is not table:
-            hit = cache[id(table)] = (table, np.flatnonzero(np.frombuffer(table, dtype=np.uint8) == 0))
-        return hit[1]
-
-    def _ascii(self, table: bytes) -> tuple[str, np.ndarray] | None:
-        """An ASCII string table as text, with where its control bytes other than NUL are
-        (cached as _nuls is); None for any other table."""
-        cache = self.__dict__.setdefault("_ascii_cache", {})
-        hit = cache.get(id(table))
-        if hit is None or hit[0] is not table:
-            text = None
-            if table.isascii():
-                b = np.frombuffer(table, dtype=np.uint8)
-                text = (table.decode("ascii"), np.flatnonzero(((b < 0x20) & (b != 0)) | (b == 0x7F)))
-            hit = cache[id(table)] = (table, text)
-        return hit[1]
 
     def symbol_labels(self, idx: np.ndarray) -> list[str]:
         """symbol_label for many symbols at once."""
@@ -303,25 +251,12 @@ class ObjectFile:
         """symbol_name for many symbols at once."""
         if not len(self._strtab):
             return ["" for _ in range(len(idx))]
-        return self._names(self._strtab, self.symbols["name"][idx].tolist(), "symbol {}", idx.tolist())
+        return self._strtab.names(self.symbols["name"][idx].tolist(), "symbol {}", idx.tolist())
 
     def _bytes(self, off: int, size: int, what: str) -> bytes:
         if off + size > len(self.data):
             raise self._fail(f"{what}: [{off:#x}, {off + size:#x}) lies past the end of the file")
         return self.data[off:off + size]
-
-    def _cstr(self, table: bytes, off: int, what: str) -> str:
-        if off == 0 and not table:
-            return ""
-        if off >= len(table):
-            raise self._fail(f"{what}: string offset {off:#x} is outside its string table ({len(table):#x} bytes)")
-        end = table.find(b"\0", off)
-        if end < 0:
-            raise self._fail(f"{what}: string at {off:#x} is not NUL-terminated")
-        text = table[off:end].decode("utf-8", "backslashreplace")
-        if not text.isprintable():  # names end up in one-line messages and reports
-            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-        return text
 
     @functools.cached_property
     def alloc_mask(self) -> np.ndarray:
@@ -345,7 +280,7 @@ class ObjectFile:
         dt = self._dt["sym"]
         if not symtabs:
             self.symbols = np.zeros(0, dtype=dt)
-            self._strtab = b""
+            self._strtab = StringTable(b"", self._fail)
             self.shndx = np.zeros(0, dtype=np.uint32)
             self.symbol_section = np.zeros(0, dtype=np.int64)
             return
@@ -357,7 +292,8 @@ class ObjectFile:
         if not 0 < st.link < len(self.sections) or self.sections[st.link].type != SHT_STRTAB:
             raise self._fail(f"{what}: sh_link {st.link} is not a string table")
         strsec = self.sections[st.link]
-        self._strtab = self._bytes(strsec.offset, strsec.size, f"string table (section {st.link})")
+        self._strtab = StringTable(self._bytes(strsec.offset, strsec.size, f"string table (section {st.link})"),
+                                   self._fail)
         if st.info > len(syms):
             raise self._fail(f"{what}: first global index {st.info} exceeds the symbol count {len(syms)}")
         # An empty string table is allowed (gABI); then only offset 0, the empty name, is.
@@ -411,7 +347,7 @@ class ObjectFile:
         return self._symbol_lists()["info"][i]
 
     def symbol_name(self, i: int) -> str:
-        return self._cstr(self._strtab, self._symbol_lists()["name"][i], f"symbol {i}") if len(self._strtab) else ""
+        return self._strtab.name(self._symbol_lists()["name"][i], f"symbol {i}") if len(self._strtab) else ""
 
     def enclosing_symbol(self, section: int, offset: int) -> tuple[str, int] | None:
         """(name, offset from it) of what a person calls the place ``section+offset``: the
@@ -491,7 +427,7 @@ class ObjectFile:
             # A name with no NUL after it fails here, for every such symbol at once, as it
             # would when read; the names themselves are read per section.
             offs = self.symbols["name"][idx].astype(np.int64)
-            nul = self._nuls(self._strtab)
+            nul = self._strtab.nuls
             if len(offs) and (not len(nul) or int(offs.max()) > int(nul[-1])):
                 self.symbol_names(idx)
         order = np.argsort(self.symbol_section[idx], kind="stable")
