@@ -304,6 +304,20 @@ def demo_object() -> str:
     return str(resources.files("reachsolve") / "data" / "demo.o")
 
 
+def run() -> None:
+    """The command's entry point: main, then an exit that frees nothing (see
+    prove.pipeline.hold_until_exit); the output is flushed first."""
+    from .prove.pipeline import hold_until_exit
+    hold_until_exit()
+    rc = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        rc = 1 if rc == 0 else rc
+    sys.stderr.flush()
+    os._exit(rc)
+
+
 def main(argv=None) -> int:
     p = _Parser(prog="reachsolve", description=__doc__)
     p.add_argument("--version", action="version", version=f"reachsolve {__version__}")

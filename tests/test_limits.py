@@ -129,7 +129,7 @@ def test_proof_rows_are_ordered_as_lexsort_orders_them():
     rows already ascend (prove/screen.py); it must be np.lexsort's on every input, in order
     or not."""
     import numpy as np
-    from reachsolve.prove.screen import _order
+    from reachsolve.prove.screen import row_order
     rng = np.random.default_rng(7)
     paths = set()
     for t in range(2000):
@@ -139,7 +139,7 @@ def test_proof_rows_are_ordered_as_lexsort_orders_them():
             o = np.lexsort((rank, off))
             sec, off, rank = rng.permutation(sec), off[o], rank[o]
         want = np.lexsort((rank, off, sec))
-        got = _order(sec, off, rank)
+        got = row_order(sec, off, rank)
         assert got.tolist() == want.tolist(), (sec, off, rank)
         paths.add((np.argsort(sec, kind="stable") == want).all())
     assert paths == {True, False}

@@ -207,10 +207,52 @@ def cyclic_collection_paused():
             gc.enable()
 
 
+class _Digests:
+    """The SHA-256 of each object's contents. One large object is hashed in a thread
+    while it is analyzed (hashlib lets the interpreter go); many are hashed here."""
+
+    def __init__(self, sources: dict[str, tuple], background: bool):
+        self._sources = sources
+        self._done: dict[str, str] = {}
+        self._thread = None
+        if background:
+            import threading
+            self._thread = threading.Thread(target=self._hash, daemon=True)
+            self._thread.start()
+        else:
+            self._hash()
+
+    def _hash(self) -> None:
+        for name, (_, _, data) in self._sources.items():
+            self._done[name] = hashlib.sha256(data).hexdigest()
+
+    def sources(self) -> dict[str, Source]:
+        if self._thread is not None:
+            self._thread.join()
+        return {name: Source(path, k, self._done[name]) for name, (path, k, _) in self._sources.items()}
+
+
+# The process whose last object's context is let go by its exit (see hold_until_exit).
+_holder: list = [None]
+_held: list = []
+
+
+def hold_until_exit() -> None:
+    """Keep the last object's decision context alive until the process exits.
+
+    For a command that ends with os._exit: a kernel's context is 10^7 small objects,
+    and freeing them one by one costs a quarter of a second that the exit does for
+    nothing (lld exits without freeing for the same reason). Each object still lets
+    the previous one go before it starts, so the peak is that of a run without this;
+    forked pool workers, whose pid differs, hold nothing."""
+    _holder[0] = os.getpid()
+
+
 def _analyze_blob(task) -> tuple:
     """One object in isolation (a process-pool task): results, or the error that stopped it."""
     name, data, model, columns, keep, lines, root, threads = task
     calls0 = backend.Stats.calls
+    _held.clear()
     try:
         res, table, summ, ob = analyze_object(read_object(name, data), model, columns, source_lines=lines,
                                               source_root=root, threads=threads)
@@ -225,6 +267,8 @@ def _analyze_blob(task) -> tuple:
         return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0, None
     if table is not None:
         table.type_counts  # counted here, in the worker: the parent renders ten thousand tables
+    if _holder[0] == os.getpid():
+        _held.append(ob)
     return res, table, summ, None, backend.Stats.calls - calls0, ob if keep else None
 
 
@@ -245,7 +289,7 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
     files: list[FileSummary] = []
     errors: list[FileError] = []
     tasks = []
-    sources: dict[str, Source] = {}
+    sources: dict[str, tuple] = {}  # name -> (path, member, contents)
     for path in paths:
         try:
             blobs = load(path)
@@ -259,7 +303,7 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
             if isinstance(blob, InputError):
                 errors.append(FileError(blob.file, blob.message))
             else:
-                sources[blob.name] = Source(path, k, hashlib.sha256(blob.data).hexdigest())
+                sources[blob.name] = (path, k, blob.data)
                 tasks.append([blob.name, blob.data, model, columns, keep_objects and jobs <= 1, source_lines,
                               source_root, 1])
     def tell(done: Iterable):
@@ -271,6 +315,7 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
                 progress(len(outcomes), len(tasks), decided)
         return outcomes
 
+    digests = _Digests(sources, background=len(tasks) == 1)
     with cyclic_collection_paused():
         if len(tasks) == 1:
             tasks[0][-1] = jobs   # one object: its jobs are threads within it
@@ -298,6 +343,7 @@ def analyze(paths: Iterable[str], model: LayoutModel | None = None, jobs: int = 
                 tables.append(table)
             if ob is not None:
                 kept[summ.file] = ob
+    sources = digests.sources()
     sites.sort(key=lambda s: s.key)
     files.sort(key=lambda f: f.file)
     errors.sort(key=lambda e: (e.file, e.message))

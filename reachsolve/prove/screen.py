@@ -98,7 +98,7 @@ def screen(ob, cols: SiteColumns, threads: int = 1) -> tuple[ProofTable | None, 
             return parts[0].pop(name) if let_go else parts[0][name]
         return np.concatenate([p.pop(name) if let_go else p[name] for p in parts])
 
-    order = _order(column("section_index", False), column("offset", False), ctx.tt["rank"][column("reloc", False)])
+    order = row_order(column("section_index", False), column("offset", False), ctx.tt["rank"][column("reloc", False)])
     columns = {k: (column(k)[order] if k in parts[0] else None) for k in PROOF_COLUMNS}
     made = np.bincount(columns["proof"], minlength=AS_LINKED + 1).tolist()  # every kept row has a proof >= 0
     for k, name in ((SPAN, "interval proofs"), (PAGE_SPAN, "interval proofs"), (FIXED, "fixed-value sites"),
@@ -122,7 +122,7 @@ def _used(index: np.ndarray, n: int) -> np.ndarray:
     return np.flatnonzero(seen)
 
 
-def _order(first: np.ndarray, *rest: np.ndarray) -> np.ndarray:
+def row_order(first: np.ndarray, *rest: np.ndarray) -> np.ndarray:
     """The permutation np.lexsort gives for these keys (``first`` most significant), made by
     a stable sort on ``first`` alone where the rows of each ``first`` already come in order of
     the rest. Relocations do: a table's rows ascend by offset, and only the tables come out of
