@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from importlib import resources
@@ -309,6 +310,9 @@ def run() -> None:
     prove.pipeline.hold_until_exit); the output is flushed first."""
     from .prove.pipeline import hold_until_exit
     hold_until_exit()
+    # The cyclic collector stays off to the end (see cyclic_collection_paused): turned back on,
+    # its first pass would walk every object the run made, just before the exit frees them all.
+    gc.disable()
     rc = main()
     try:
         sys.stdout.flush()
