@@ -461,29 +461,53 @@ class ObjectFile:
         if only is not None:
             chosen &= sh["info"] == only
         idx = np.flatnonzero(chosen)
-        if not self._relocation_headers_valid(idx):
-            for i in idx.tolist():  # one at a time, in section order: the first offender's line
-                self._check_relocation_section(self.sections[i])
+        self._check_relocation_tables(idx)
         rela = typ[idx] == SHT_RELA
         counts = (sh["size"][idx] // self._entry_widths(rela)).astype(np.int64)
         return self._join_relocations(idx, sh["offset"][idx], sh["info"][idx].astype(np.int64), rela, counts,
                                       len(self.symbols), only)
 
-    def _relocation_headers_valid(self, idx: np.ndarray) -> bool:
-        """The checks of _check_relocation_section over the header columns of tables ``idx``
-        at once (a kernel has 10^5 tables); False sends the caller through them one by one."""
+    def _check_relocation_tables(self, idx: np.ndarray) -> None:
+        """Check the headers of relocation tables ``idx`` (section indices, ascending) over the
+        header columns at once: a kernel has 10^5 tables. The first offender's first problem,
+        in the order below, is the error's one line."""
         sh = self._shdr[idx]
         width = self._entry_widths(sh["type"] == SHT_RELA)
-        info, size, off = sh["info"].astype(np.int64), sh["size"], sh["offset"]
-        ok = ((sh["entsize"] == 0) | (sh["entsize"] == width)) & (info > 0) & (info < len(self.sections))
-        if not ok.all():
-            return False
-        ok = ~np.isin(self._shdr["type"][info], _NOT_RELOCATABLE)
-        ok &= (size == 0) | (sh["link"] == self.symtab_index if self.symtab_index is not None else False)
-        ok &= (size % width) == 0
+        info, size, off, link = sh["info"].astype(np.int64), sh["size"], sh["offset"], sh["link"]
+        named = (info > 0) & (info < len(self.sections))
         end = np.uint64(len(self.data))
-        ok &= (off <= end) & (size <= end - np.minimum(off, end))
-        return bool(ok.all())
+        problems = (
+            (sh["entsize"] != 0) & (sh["entsize"] != width),
+            ~named,
+            named & np.isin(self._shdr["type"][np.where(named, info, 0)], _NOT_RELOCATABLE),
+            (size != 0) & ((link != self.symtab_index) if self.symtab_index is not None else True),
+            (size % width) != 0,
+            (off > end) | (size > end - np.minimum(off, end)),
+        )
+        bad = np.logical_or.reduce(problems)
+        if bad.any():
+            j = int(np.argmax(bad))
+            rule = next(r for r, rows in enumerate(problems) if rows[j])
+            raise self._fail(self._relocation_header_problem(self.sections[int(idx[j])], rule))
+
+    def _relocation_header_problem(self, s: Section, rule: int) -> str:
+        """The words for problem number ``rule`` of _check_relocation_tables in table ``s``."""
+        itemsize = self._dt["rela" if s.type == SHT_RELA else "rel"].itemsize
+        what = f"relocation section {s.name or s.index} (section {s.index})"
+        if rule == 0:
+            return f"{what}: sh_entsize {s.entsize} is not {itemsize}"
+        if rule == 1:
+            return f"{what}: sh_info {s.info} does not name a section"
+        if rule == 2:
+            target = self.sections[s.info]
+            return (f"{what}: sh_info {s.info} names {target.name or 'section'} ({target.type_name}), "
+                    f"which relocations cannot apply to")
+        if rule == 3:
+            return f"{what}: sh_link {s.link} is not the symbol table"
+        if rule == 4:
+            return f"{what}: size {s.size:#x} is not a multiple of its entry size {itemsize}"
+        return (f"{what}: [{s.offset:#x}, {s.offset + s.size:#x}) lies past the end of the file "
+                f"({len(self.data):#x} bytes)")
 
     def _entry_widths(self, rela: np.ndarray) -> np.ndarray:
         """sh_entsize each table must have: an Elf64_Rela or an Elf64_Rel (gABI)."""
@@ -497,34 +521,13 @@ class ObjectFile:
         if len(tables) != 1 or tables[0].type != SHT_RELA:
             return None
         s = tables[0]
-        dt = self._check_relocation_section(s)
+        self._check_relocation_tables(np.array([s.index]))
+        dt = self._dt["rela"]
         view = np.frombuffer(self.data, dtype=dt, count=s.size // dt.itemsize, offset=s.offset)
         if len(view) and int((view["info"] >> np.uint64(32)).max()) >= len(self.symbols):
             raise self._fail(f"relocation section {s.name or s.index} (section {s.index}): an entry names a "
                              f"symbol past the symbol table ({len(self.symbols)} symbols)")
         return view
-
-    def _check_relocation_section(self, s: Section) -> np.dtype:
-        """The entry type of relocation section ``s``, after checking its header (one line if bad)."""
-        rela = s.type == SHT_RELA
-        dt = self._dt["rela" if rela else "rel"]
-        what = f"relocation section {s.name or s.index} (section {s.index})"
-        if s.entsize not in (0, dt.itemsize):
-            raise self._fail(f"{what}: sh_entsize {s.entsize} is not {dt.itemsize}")
-        if not 0 < s.info < len(self.sections):
-            raise self._fail(f"{what}: sh_info {s.info} does not name a section")
-        target = self.sections[s.info]
-        if target.type in _NOT_RELOCATABLE:
-            raise self._fail(f"{what}: sh_info {s.info} names {target.name or 'section'} ({target.type_name}), "
-                             f"which relocations cannot apply to")
-        if s.size and s.link != self.symtab_index:
-            raise self._fail(f"{what}: sh_link {s.link} is not the symbol table")
-        if s.size % dt.itemsize:
-            raise self._fail(f"{what}: size {s.size:#x} is not a multiple of its entry size {dt.itemsize}")
-        if s.offset + s.size > len(self.data):
-            raise self._fail(f"{what}: [{s.offset:#x}, {s.offset + s.size:#x}) lies past the end of the file "
-                             f"({len(self.data):#x} bytes)")
-        return dt
 
     def _join_relocations(self, index: np.ndarray, file_off: np.ndarray, info_of: np.ndarray,
                           rela_of: np.ndarray, counts: np.ndarray, nsyms: int, only: int | None) -> "Relocations":
