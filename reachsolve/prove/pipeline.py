@@ -233,7 +233,7 @@ class _Digests:
 
 
 # The process whose last object's context is let go by its exit (see hold_until_exit).
-_holder: list = [None]
+_holder_pid: int | None = None
 _held: list = []
 
 
@@ -245,7 +245,8 @@ def hold_until_exit() -> None:
     nothing (lld exits without freeing for the same reason). Each object still lets
     the previous one go before it starts, so the peak is that of a run without this;
     forked pool workers, whose pid differs, hold nothing."""
-    _holder[0] = os.getpid()
+    global _holder_pid
+    _holder_pid = os.getpid()
 
 
 def _analyze_blob(task) -> tuple:
@@ -267,7 +268,7 @@ def _analyze_blob(task) -> tuple:
         return None, None, None, FileError(name, "out of memory: the analysis exceeded the memory limit"), 0, None
     if table is not None:
         table.type_counts  # counted here, in the worker: the parent renders ten thousand tables
-    if _holder[0] == os.getpid():
+    if _holder_pid == os.getpid():
         _held.append(ob)
     return res, table, summ, None, backend.Stats.calls - calls0, ob if keep else None
 
