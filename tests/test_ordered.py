@@ -125,3 +125,83 @@ def test_column_proofs_agree_with_one_by_one_decisions(near, objdir):
             m = model(script, placement)
             fast, slow = analyze([str(near), str(far)], m), analyze([str(near), str(far)], m, columns=False)
             assert fast.sites == slow.sites, (script, placement)
+
+
+def _walk_item_by_item(items, extra, value):
+    """The chain walked one item at a time from scratch, each pass reading later items from
+    the pass before, until a pass repeats: the reference the shifted walk must equal."""
+    prev: dict = {}
+    for _ in range(12):
+        env: dict = {}
+
+        class Look(dict):  # placed items of this pass, else the pass before (KeyError on the first)
+            def __contains__(self, k):
+                return k in env or k in prev
+
+            def __getitem__(self, k):
+                return env[k] if k in env else prev[k]
+
+        end = 0
+        for k, it in enumerate(items):
+            if it.fixed_term is not None:
+                try:
+                    start = value(it.fixed_term, Look())
+                except KeyError:
+                    start = end
+            else:
+                base = end + it.pre + extra.get(k, 0)
+                if it.pre_term is not None:
+                    try:
+                        base += max(0, value(it.pre_term, Look()))
+                    except KeyError:
+                        pass
+                start = -(-base // it.align) * it.align
+            env[it.var] = start
+            end = start + it.size
+        if env == prev:
+            return env
+        prev = env
+    raise AssertionError("the reference walk does not settle")
+
+
+def test_shifted_walks_match_an_item_by_item_walk(objdir):
+    """ChainShift (model/chainshift.py) places every item as a walk one item at a time does,
+    with growth before random items, on a chain with ALIGN points, `. +=`, a fixed address
+    and a forward reference; and its validation picks out every row a full check rejects."""
+    import random
+    from reachsolve.model.chainshift import ChainShift
+    from reachsolve.prove.context import ObjectContext
+
+    obj = assemble(HERE / "shift.S", objdir)
+    ob = ObjectContext(read_object(str(obj), obj.read_bytes()), model("shift.lds"))
+    L, fr = ob.layout, ob.frame
+    items = L.items
+    rows = [(it.var, it.pre, it.align, it.size, it.fixed_term, it.pre_term) for it in items]
+    chain = ChainShift(rows, [it.gap for it in items], fr.as_linked, L.value, L.aux, L.pos)
+    assert chain.ok and len(chain.terms) >= 3  # the fixed start, `. = _start + ...`, the `. +=` reading _end
+    assert _walk_item_by_item(items, {}, L.value) == fr.as_linked
+    rnd = random.Random(13)
+    for _ in range(300):
+        extra = {rnd.randrange(len(items)): rnd.choice([1, 2, 3, 8, 24, 0x40, 0x7ff, 0x1000, 0x12345])
+                 for _ in range(rnd.choice([1, 1, 2, 4]))}
+        got = chain.walk(extra)
+        want = _walk_item_by_item(items, extra, L.value)
+        assert got is not None and got[0].env() == want, extra
+        assert [got[0].at(k) for k in range(len(items))] == [want[it.var] for it in items]
+    # Validation: the as-linked layout needs only the rows placed by an expression (and the
+    # first) checked one by one; a layout with one item moved needs that item's too.
+    assert chain.suspects(fr.as_linked) == sorted({0, *chain.terms})
+    seen = 0
+    for _ in range(200):
+        env = dict(fr.as_linked)
+        k = rnd.randrange(1, len(items))
+        env[items[k].var] += rnd.choice([-0x1000, -8, -1, 1, 4, 0x10])
+        rejected = {j for j in range(1, len(items)) if items[j].fixed_term is None and items[j].pre_term is None
+                    and (env[items[j].var] % items[j].align
+                         or env[items[j].var] < env[items[j - 1].var] + items[j - 1].size + items[j].pre
+                         or not items[j].gap and env[items[j].var] != -(-(env[items[j - 1].var] + items[j - 1].size
+                                                                        + items[j].pre) // items[j].align)
+                         * items[j].align)}
+        assert rejected <= set(chain.suspects(env)), k
+        seen += bool(rejected)
+    assert seen > 100  # most moves break the layout somewhere (a move into a gap may not)

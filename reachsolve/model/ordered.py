@@ -24,6 +24,7 @@ from ..ir import INF, AuxOp, Between, Constraint, Lin, Multiple, Var, constraint
 from ..script.chain import ScriptLayout
 from ..target.catalogue import TP_VAR
 from ..target.policy import GOT_HEADER
+from .chainshift import ChainShift, Layered as _Layered, running as _running
 from .frame import FreeFrame, Slot, TlsSegment, clamp
 from .options import ADDRESS_SPACE
 
@@ -88,6 +89,8 @@ class OrderedFrame(FreeFrame):
         first_miss = self._first_miss
         if self.as_linked is None:
             raise ModelError(f"{layout.path}: the script's layout does not settle (symbols keep moving)")
+        self._shift = ChainShift(self._rows, [it.gap for it in items], self.as_linked, layout.value, layout.aux,
+                                 layout.pos)
         # Where the selected linkers size a linker-made section differently (GNU ld's GOT header),
         # an item lies, as linked, between its least address (as_linked: the chain holds the
         # least sizes) and its greatest in each linker's own walk.
@@ -332,6 +335,11 @@ class OrderedFrame(FreeFrame):
         ``rows``: the chain as another linker sizes it (default: the chain); ``seed``: (a walk,
         k) whose first k items this walk places alike. A pass repeats the last one up to its
         first forward reference (a term reading what it has not placed), so it starts there."""
+        if rows is None and seed is None and extra:
+            shifted = self._shift.walk(extra)  # the same walk, over columns (chainshift.py)
+            if shifted is not None:
+                self._first_miss = shifted[1]
+                return shifted[0].env()
         rows = self._rows if rows is None else rows
         value = self.L.value
         first, k0 = seed if seed is not None else ({}, 0)
@@ -378,14 +386,17 @@ class OrderedFrame(FreeFrame):
         extra: dict[int, int] = {}
         env = None
         for _ in range(4 * len(targets) + 8):
-            env = self._walk(extra) if extra else self.as_linked  # no growth: the chain as linked
-            if env is None:
+            shifted = self._shift.walk(extra)  # None: no growth, or a chain walked item by item
+            shifted = shifted and shifted[0]
+            env = None if shifted is not None else self._walk(extra) if extra else self.as_linked
+            if shifted is None and env is None:
                 return None
-            wrong = next(((k, x) for k, x in targets if env[self.L.items[k].var] != x), None)
+            at = shifted.at if shifted is not None else (lambda k: env[self.L.items[k].var])
+            wrong = next(((k, x) for k, x in targets if at(k) != x), None)
             if wrong is None:
                 break
             k, x = wrong
-            have = env[self.L.items[k].var]
+            have = at(k)
             if have > x:
                 return None
             j = next((j for j in range(k, -1, -1) if self.L.items[j].gap and self.L.items[j].fixed is None), None)
@@ -394,7 +405,7 @@ class OrderedFrame(FreeFrame):
             extra[j] = extra.get(j, 0) + (x - have)
         else:
             return None
-        env = dict(env)
+        env = shifted.env() if shifted is not None else dict(env)
         end = env[self.last.var] + self.last.size
         if self.got_item is not None:  # our entries fill the .got after the least header
             at = env[self.got_item] + self.got_header[0]
@@ -421,7 +432,11 @@ class OrderedFrame(FreeFrame):
         items = self.L.items
         look = _Layered(env, {})
         end = None
-        for k, it in enumerate(items):
+        rows = self._shift.suspects(env)  # None: every row (else the rest pass: chainshift.py)
+        for k in range(len(items)) if rows is None else rows:
+            it = items[k]
+            if rows is not None:
+                end = env[items[k - 1].var] + items[k - 1].size if k else None
             x = env.get(it.var)
             if x is None:
                 out.append(f"{it.label} has no address")
@@ -439,16 +454,17 @@ class OrderedFrame(FreeFrame):
                 elif not it.gap and x != -(-least // it.align) * it.align:
                     out.append(f"{it.label} at {x:#x}: nothing may lie before it, yet it is not at {least:#x}")
             end = x + it.size
+        if rows is not None:
+            end = env[self.last.var] + self.last.size
         if not out:
             f = env[self.first]
             if end - f > self.model.image_max:
                 out.append(f"the image spans {end - f:#x} bytes, more than {self.model.image_max:#x}")
-            for a, c in self.assert_cons:
+            if self.assert_cons:
                 full = dict(env)
                 for v in self.L.aux:
                     full[v] = self.L.var_value(v, look)
-                if not holds(c, full):
-                    out.append(f"ASSERT fails: {a.message}")
+                out += [f"ASSERT fails: {a.message}" for a, c in self.assert_cons if not holds(c, full)]
             if self.tls is not None:
                 out += self.tls.problems(env, env[self.first])
         return out
@@ -566,35 +582,3 @@ class OrderedFrame(FreeFrame):
             if it.gap:
                 seen += [x for x in it.gap_from if x not in seen]
         return seen[:limit], max(0, len(seen) - limit)
-
-
-def _running(items, before, after) -> list[int]:
-    """out[k] = sum over items j < k of before(j) + after(j), plus before(k)."""
-    b = [before(it) for it in items]
-    a = [after(it) for it in items]
-    out = list(itertools.accumulate(itertools.chain.from_iterable(zip(b, a)), initial=0))
-    # out[2k + 1] is the sum through before(k); the last entry is the total.
-    return out[1::2] + [out[-1]]
-
-
-class _Layered(dict):
-    """A mapping that falls back to an older layout (for forward references); ``missed``: a
-    lookup of a chain variable went past the current pass (auxiliary ones are computed)."""
-
-    def __init__(self, env, older, aux=()):
-        super().__init__()
-        self.env, self.older, self.aux = env, older, aux
-        self.missed = False
-
-    def __contains__(self, k):
-        if k in self.env:
-            return True
-        if k not in self.aux:
-            self.missed = True
-        return k in self.older
-
-    def __getitem__(self, k):
-        if k in self.env:
-            return self.env[k]
-        self.missed = True
-        return self.older[k]
