@@ -230,12 +230,18 @@ class Shifted:
         return dict(zip(c.vars, out))
 
 
-def running(items, before, after) -> list[int]:
-    """out[k] = sum over items j < k of before(j) + after(j), plus before(k)."""
-    b = [before(it) for it in items]
-    a = [after(it) for it in items]
-    out = list(itertools.accumulate(itertools.chain.from_iterable(zip(b, a)), initial=0))
-    # out[2k + 1] is the sum through before(k); the last entry is the total.
+def running(before: list[int], after: list[int] | None = None) -> list[int]:
+    """out[k] = sum over items j < k of before[j] + after[j], plus before[k]; the last entry is
+    the total (``after`` None: zeros). Summed in int64 where no sum can leave it."""
+    n = len(before)
+    after = after if after is not None else [0] * n
+    if n and min(min(before), min(after)) >= 0 and max(max(before), max(after)) < _SAFE // (2 * n + 1):
+        both = np.empty(2 * n, dtype=np.int64)
+        both[0::2], both[1::2] = before, after
+        sums = np.cumsum(both)
+        return sums[0::2].tolist() + [int(sums[-1])]
+    out = list(itertools.accumulate(itertools.chain.from_iterable(zip(before, after)), initial=0))
+    # out[2k + 1] is the sum through before[k]; the last entry is the total.
     return out[1::2] + [out[-1]]
 
 

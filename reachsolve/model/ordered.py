@@ -57,23 +57,20 @@ class OrderedFrame(FreeFrame):
         # prefix[k]: least distance from the start of item 0 to the start of item k;
         # padded[k]: the same with every alignment's worst padding; free[k]: how many
         # items up to k may be preceded by a gap of any size.
-        self.prefix = _running(items, lambda it: it.pre, lambda it: it.size)
-        self.padded = _running(items, lambda it: it.pre + it.align - 1, lambda it: it.size)
-        self.free = _running(items, lambda it: int(it.gap or it.pre_expr is not None or it.fixed is not None),
-                             lambda it: 0)
+        pre, size, align = [it.pre for it in items], [it.size for it in items], [it.align for it in items]
+        self.prefix = _running(pre, size)
+        self.padded = _running([p + a - 1 for p, a in zip(pre, align)], size)
+        self.free = _running([int(it.gap or it.pre_expr is not None or it.fixed is not None) for it in items])
         # eff_align[k]: what every layout's address of item k is a multiple of. Beyond
         # the item's own alignment, an item that nothing may precede directly (no gap,
         # no fixed address, no layout-dependent `. +=`) starts at the rounded-up end of
         # its predecessor, so it inherits the alignment that end has, e.g. a 1-aligned
         # section right after `. = ALIGN(8)` is 8-aligned in every layout.
-        self.eff_align = []
-        for k, it in enumerate(items):
-            a = it.align
-            if k and not it.gap and it.fixed is None and it.pre_expr is None:
-                step = items[k - 1].size + it.pre
-                prev = self.eff_align[k - 1]
-                a = max(a, min(prev, step & -step) if step else prev)
-            self.eff_align.append(a)
+        self.eff_align = align[:]
+        for k in [k for k, it in enumerate(items) if k and not it.gap and it.fixed is None and it.pre_expr is None]:
+            step = size[k - 1] + pre[k]
+            prev = self.eff_align[k - 1]
+            self.eff_align[k] = max(align[k], min(prev, step & -step) if step else prev)
         self.first = items[0].var
         self.last = items[-1]
         self.assert_cons = layout.assert_cons
@@ -94,7 +91,7 @@ class OrderedFrame(FreeFrame):
         # Where the selected linkers size a linker-made section differently (GNU ld's GOT header),
         # an item lies, as linked, between its least address (as_linked: the chain holds the
         # least sizes) and its greatest in each linker's own walk.
-        self.as_linked_hi = dict(self.as_linked)
+        self.as_linked_hi = dict(self.as_linked) if layout.alt_rows else self.as_linked  # (neither changes later)
         for prof, alt in sorted(layout.alt_rows.items()):
             rows = []
             for k, (var, pre, align, size, fixed_term, pre_term) in enumerate(self._rows):
@@ -107,7 +104,7 @@ class OrderedFrame(FreeFrame):
             for v, x in env.items():
                 if x > self.as_linked_hi[v]:
                     self.as_linked_hi[v] = x
-        self.unsettled = {v for v, x in self.as_linked_hi.items() if x != self.as_linked[v]}
+        self.unsettled = {v for v, x in self.as_linked_hi.items() if x != self.as_linked[v]} if layout.alt_rows else set()
         self._got_frame(extra)
 
     def _got_frame(self, extra: Mapping[Var, Slot]) -> None:
