@@ -265,6 +265,13 @@ class ObjectFile:
         mask.setflags(write=False)
         return mask
 
+    @functools.cached_property
+    def section_aligns(self) -> np.ndarray:
+        """Section.align of every section, as one read-only column."""
+        col = np.maximum(self._shdr["addralign"].astype(np.uint64), np.uint64(1))
+        col.setflags(write=False)
+        return col
+
     def section_data(self, index: int) -> bytes:
         s = self.sections[index]
         if s.type == SHT_NOBITS:

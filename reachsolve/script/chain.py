@@ -142,8 +142,9 @@ class ScriptLayout(SymbolTerms):
         keep = ((where != SYM_UNDEF) & (where != SYM_COMMON) & ((o.symbols["info"] >> 4) != STB_LOCAL))
         keep[0] = False
         idx = np.nonzero(keep)[0]
-        names = o.symbol_names(idx)
-        return {n: (w, v) for n, w, v in zip(names, where[idx].tolist(), o.symbols["value"][idx].tolist()) if n}
+        out = dict(zip(o.symbol_names(idx), zip(where[idx].tolist(), o.symbols["value"][idx].tolist())))
+        out.pop("", None)  # a symbol with no name defines nothing a script can name
+        return out
 
     # -- the walk --------------------------------------------------------------------
     def _point(self, label: str, out: str, align: int = 1, **kw) -> Item:
@@ -214,14 +215,24 @@ class ScriptLayout(SymbolTerms):
             if out == "/DISCARD/":
                 return
             text = _spec_text(st)
-            sections, tbss = self.obj.sections, self._tbss_in
-            for idx, _ in self.members[k]:
+            sections, tbss, items, pos = self.obj.sections, self._tbss_in, self.items, self.pos
+            o, after = out or "", (text,)
+            it = None
+            for idx, _ in self.members[k]:   # each as _push makes it, without the call
                 sec = sections[idx]
-                if (out or "") in tbss or (sec.type == SHT_NOBITS and sec.flags & SHF_TLS):
+                if o in tbss or (sec.type == SHT_NOBITS and sec.flags & SHF_TLS):
                     self._tbss_check(sec, out, st)
-                self._push(Item(("sec", idx), sec.footprint, sec.align, self._gap, sec.name, out or "", text))
-                self._gap = True  # the section may grow in another configuration
-                self._gap_from = [text]
+                if it is None:
+                    it = Item(("sec", idx), sec.footprint, sec.align, self._gap, sec.name, o, text)
+                    if it.gap:
+                        it.gap_from = tuple(self._gap_from)
+                else:  # after one of ours: the section may grow in another configuration
+                    it = Item(("sec", idx), sec.footprint, sec.align, True, sec.name, o, text, after)
+                pos[it.var] = len(items)
+                items.append(it)
+            if it is not None:
+                self._dot_at = (it.var, it.size)
+                self._gap, self._gap_from = True, [text]
             for name, sizes in self._syn_at.get(k, ()):
                 least = min(sizes.values())
                 self._push(Item(("syn", name), least, SYNTHETIC_ALIGN if least else 1, self._gap, name,
@@ -290,10 +301,12 @@ class ScriptLayout(SymbolTerms):
             return
         align = 1
         k = self._spec_index
+        aligns = self.obj.section_aligns
         for s in st.body:
             if isinstance(s, L.InputSpec):
-                for idx, _ in self.members.get(k, ()):
-                    align = max(align, self.obj.sections[idx].align)
+                mem = self.members.get(k)
+                if mem:
+                    align = max(align, int(aligns[[idx for idx, _ in mem]].max()))
                 if any(min(sz.values()) for _, sz in self._syn_at.get(k, ())):
                     align = max(align, SYNTHETIC_ALIGN)
                 k += 1
