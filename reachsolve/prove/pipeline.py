@@ -46,7 +46,10 @@ def _placements(ob: ObjectContext, env: dict, shared: dict) -> tuple[tuple, tupl
     if hit is not None and hit[0] is env:
         return hit[1], hit[2]
     obj = ob.obj
-    layout = tuple(Placement(obj.sections[i].name, i, env[("sec", i)]) for i in sorted(ob.labels) if ("sec", i) in env)
+    order = shared.get("sections")  # every placed section in index order, found once per object
+    if order is None:
+        order = shared["sections"] = [(obj.sections[i].name, i, ("sec", i)) for i in sorted(ob.labels)]
+    layout = tuple(Placement(name, i, env[v]) for name, i, v in order if v in env)
     syms = tuple(sorted([SymbolPlacement(ob.frame.slots[k].label, a, "undefined" if k[0] == "sym" else "got")
                          if k in ob.frame.slots else SymbolPlacement(obj.symbol_label(k[1]), a, "script")
                          for k, a in env.items() if k[0] in ("sym", "got")]
